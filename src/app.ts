@@ -1,0 +1,79 @@
+/**
+ * buildApp wires plugins and routes onto a Fastify instance. It never listens, so tests drive it
+ * with inject() and main.ts decides where it listens.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import { handleError } from './http/error-envelope.js';
+import type { IntakeService } from './intake/intake.service.js';
+import { webhookRoutes } from './intake/webhook.routes.js';
+
+export interface AppDependencies {
+  config: Pick<Config, 'webhookBodyLimit'>;
+  intake: IntakeService;
+}
+
+/** Secrets that must never reach a log line. */
+export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
+
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export async function buildApp(
+  deps: AppDependencies,
+  logger?: FastifyBaseLogger,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    // One line per request, written below with the fields operators search by.
+    disableRequestLogging: true,
+    // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
+    return503OnClosing: false,
+    requestTimeout: 30_000,
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new AppError('internal_error', 503, 'Service is shutting down');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const entry = request.webhookLogEntry;
+    request.log.info(
+      {
+        method: request.method,
+        // The path only: query strings may carry tokens.
+        path: request.url.split('?', 1)[0],
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        ip: request.ip,
+        userAgent: request.headers['user-agent'],
+        ...(entry && {
+          webhookEventId: entry.id,
+          event: entry.event,
+          subject: entry.subject,
+          outcome: entry.outcome,
+          sizeBytes: entry.sizeBytes,
+        }),
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(handleError);
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0]!;
+    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    if (allowed.length > 0) {
+      return handleError(new AppError('method_not_allowed', 405, `Method ${request.method} is not allowed here`), request, reply.header('allow', allowed.join(', ')));
+    }
+    return handleError(new AppError('not_found', 404, `Route ${request.method} ${path} not found`), request, reply);
+  });
+
+  await app.register(webhookRoutes, { intake: deps.intake, bodyLimit: deps.config.webhookBodyLimit });
+  return app;
+}

@@ -1,0 +1,52 @@
+/**
+ * Everything the app runs on, built from the configuration: the store, the group committer, the
+ * event bus and the services. Tests build the same thing on a throwaway database.
+ */
+import type { Config } from './config.js';
+import { createInProcessBus, type EventBus } from './events/in-process-bus.js';
+import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
+import { openDatabase, type DatabaseHandle } from './storage/database.js';
+import { createGroupCommitter, type GroupCommitter } from './storage/group-commit.js';
+import { migrateToLatest } from './storage/migrations/index.js';
+import type { Database } from './storage/schema.js';
+
+export interface Dependencies {
+  database: DatabaseHandle;
+  committer: GroupCommitter<Database>;
+  bus: EventBus;
+  intake: IntakeService;
+  /** Waits for queued writes, then closes the store. */
+  close(): Promise<void>;
+}
+
+export interface DependencyLogger extends IntakeLogger {
+  error(details: object, message: string): void;
+}
+
+/** Opens the store, applies pending migrations and builds the services. */
+export async function openDependencies(
+  config: Pick<Config, 'databaseUrl' | 'commitBatchMax'>,
+  logger: DependencyLogger,
+  options: { now?: () => number } = {},
+): Promise<Dependencies> {
+  const database = openDatabase(config.databaseUrl);
+  try {
+    await migrateToLatest(database.db);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const committer = createGroupCommitter(database.db, { maxBatchSize: config.commitBatchMax });
+  const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
+  const intake = createIntakeService({ committer, bus, logger, ...(options.now && { now: options.now }) });
+  return {
+    database,
+    committer,
+    bus,
+    intake,
+    async close() {
+      await committer.drain();
+      await database.close();
+    },
+  };
+}

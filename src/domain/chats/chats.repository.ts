@@ -1,0 +1,94 @@
+import { sql, type Selectable } from 'kysely';
+import type { Executor } from '../../storage/executor.js';
+import { newId } from '../../storage/ids.js';
+import type { ChatsTable } from '../../storage/schema.js';
+import type { Chat, ChatKey, ChatStatus } from './chats.types.js';
+
+function toChat(row: Selectable<ChatsTable>): Chat {
+  return {
+    id: row.id,
+    channelId: row.channel_id,
+    chatType: row.chat_type,
+    externalId: row.external_id,
+    contactId: row.contact_id,
+    status: row.status as ChatStatus,
+    assigneeId: row.assignee_id,
+    lastMessageId: row.last_message_id,
+    lastMessageAt: row.last_message_at,
+    lastActivityAt: row.last_activity_at,
+    unreadCount: row.unread_count,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function findChatByKey(db: Executor, key: ChatKey): Promise<Chat | undefined> {
+  const row = await db
+    .selectFrom('chats')
+    .selectAll()
+    .where('channel_id', '=', key.channelId)
+    .where('chat_type', '=', key.chatType)
+    .where('external_id', '=', key.externalId)
+    .executeTakeFirst();
+  return row && toChat(row);
+}
+
+export async function findChatById(db: Executor, id: string): Promise<Chat | undefined> {
+  const row = await db.selectFrom('chats').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toChat(row);
+}
+
+/** Inserts a chat unless one with this key exists (then returns undefined). */
+export async function insertChatIfAbsent(
+  db: Executor,
+  chat: { key: ChatKey; contactId: string | null; now: number },
+): Promise<Chat | undefined> {
+  const row = await db
+    .insertInto('chats')
+    .values({
+      id: newId(),
+      channel_id: chat.key.channelId,
+      chat_type: chat.key.chatType,
+      external_id: chat.key.externalId,
+      contact_id: chat.contactId,
+      status: 'open',
+      assignee_id: null,
+      last_message_id: null,
+      last_message_at: null,
+      last_activity_at: chat.now,
+      unread_count: 0,
+      created_at: chat.now,
+      updated_at: chat.now,
+    })
+    .onConflict((oc) => oc.columns(['channel_id', 'chat_type', 'external_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  return row && toChat(row);
+}
+
+/**
+ * Records a stored message on its chat. A message that arrives late (older than the chat's last
+ * one) still counts as unread but does not become the last message. The comparisons are in SQL
+ * so that concurrent writers cannot move the chat backwards.
+ */
+export async function recordMessageOnChat(
+  db: Executor,
+  chatId: string,
+  message: { id: string; sentAt: number; incoming: boolean; contactId: string | null; now: number },
+): Promise<Chat> {
+  const isLatest = sql<boolean>`(last_message_at is null or last_message_at <= ${message.sentAt})`;
+  const row = await db
+    .updateTable('chats')
+    .set({
+      last_message_id: sql`case when ${isLatest} then ${message.id} else last_message_id end`,
+      last_message_at: sql`case when ${isLatest} then ${message.sentAt} else last_message_at end`,
+      last_activity_at: sql`case when last_activity_at < ${message.now} then ${message.now} else last_activity_at end`,
+      unread_count: sql`unread_count + ${message.incoming ? 1 : 0}`,
+      contact_id: sql`coalesce(contact_id, ${message.contactId})`,
+      updated_at: message.now,
+    })
+    .where('id', '=', chatId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toChat(row);
+}

@@ -1,0 +1,76 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../../storage/executor.js';
+import { newId } from '../../storage/ids.js';
+import type { ContactsTable } from '../../storage/schema.js';
+import type { Contact } from './contacts.types.js';
+
+function toContact(row: Selectable<ContactsTable>): Contact {
+  return {
+    id: row.id,
+    phone: row.phone,
+    phoneRaw: row.phone_raw,
+    name: row.name,
+    avatarUrl: row.avatar_url,
+    infoUpdatedAt: row.info_updated_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function findContactByPhone(db: Executor, phone: string): Promise<Contact | undefined> {
+  const row = await db.selectFrom('contacts').selectAll().where('phone', '=', phone).executeTakeFirst();
+  return row && toContact(row);
+}
+
+export async function findContactById(db: Executor, id: string): Promise<Contact | undefined> {
+  const row = await db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toContact(row);
+}
+
+/** Inserts a contact unless one with this phone exists (then returns undefined). */
+export async function insertContactIfAbsent(
+  db: Executor,
+  contact: Omit<Contact, 'id' | 'updatedAt'>,
+): Promise<Contact | undefined> {
+  const row = await db
+    .insertInto('contacts')
+    .values({
+      id: newId(),
+      phone: contact.phone,
+      phone_raw: contact.phoneRaw,
+      name: contact.name,
+      avatar_url: contact.avatarUrl,
+      info_updated_at: contact.infoUpdatedAt,
+      created_at: contact.createdAt,
+      updated_at: contact.createdAt,
+    })
+    .onConflict((oc) => oc.column('phone').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  return row && toContact(row);
+}
+
+/**
+ * Writes newer contact information. The condition on info_updated_at is in the statement itself,
+ * so that an older update never wins even when two writers race.
+ */
+export async function updateContactInfo(
+  db: Executor,
+  id: string,
+  info: { name: string | null; avatarUrl: string | null; phoneRaw: string | null; infoUpdatedAt: number; updatedAt: number },
+): Promise<Contact | undefined> {
+  const row = await db
+    .updateTable('contacts')
+    .set({
+      name: info.name,
+      avatar_url: info.avatarUrl,
+      phone_raw: info.phoneRaw,
+      info_updated_at: info.infoUpdatedAt,
+      updated_at: info.updatedAt,
+    })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<=', info.infoUpdatedAt)]))
+    .returningAll()
+    .executeTakeFirst();
+  return row && toContact(row);
+}

@@ -1,0 +1,27 @@
+/**
+ * What the domain announces after a commit. Names follow `entity.verb_past`; payloads carry the
+ * full current state so that a listener never needs to read it back.
+ */
+import type { Chat } from './chats/chats.types.js';
+import type { Contact } from './contacts/contacts.types.js';
+import type { Message } from './messages/messages.types.js';
+
+export interface DomainEventMap {
+  'message.created': { message: Message; chat: Chat };
+  'message.status_changed': { message: Message };
+  'chat.updated': { chat: Chat };
+  'contact.updated': { contact: Contact };
+}
+
+export type DomainEventName = keyof DomainEventMap;
+
+export type DomainEvent = {
+  [K in DomainEventName]: { type: K; payload: DomainEventMap[K] };
+}[DomainEventName];
+
+/** What a change inside a transaction produced: whether it did anything, and what to announce. */
+export interface ChangeResult {
+  /** `duplicate`: this exact event was seen before and changed nothing. */
+  outcome: 'applied' | 'duplicate';
+  events: DomainEvent[];
+}

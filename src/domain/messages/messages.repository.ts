@@ -1,0 +1,146 @@
+import { sql, type Insertable, type Selectable } from 'kysely';
+import type { Executor } from '../../storage/executor.js';
+import { newId } from '../../storage/ids.js';
+import type { MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
+import { statusRank, type DeliveryStatus } from './delivery-status.js';
+import type { Message, MessageDirection } from './messages.types.js';
+
+function toMessage(row: Selectable<MessagesTable>): Message {
+  return {
+    id: row.id,
+    externalId: row.external_id,
+    chatId: row.chat_id,
+    contactId: row.contact_id,
+    direction: row.direction as MessageDirection,
+    type: row.type,
+    text: row.text,
+    sender: row.sender,
+    file:
+      row.file_url === null
+        ? null
+        : { url: row.file_url, name: row.file_name, size: row.file_size, mimeType: row.file_mime_type },
+    sentAt: row.sent_at,
+    status: row.status as DeliveryStatus | null,
+    statusAt: row.status_at,
+    failedAt: row.failed_at,
+    error: row.error === null ? null : (JSON.parse(row.error) as unknown),
+    raw: JSON.parse(row.raw) as unknown,
+    createdAt: row.created_at,
+  };
+}
+
+export async function messageExists(db: Executor, externalId: string): Promise<boolean> {
+  const row = await db.selectFrom('messages').select('id').where('external_id', '=', externalId).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function findMessageByExternalId(db: Executor, externalId: string): Promise<Message | undefined> {
+  const row = await db.selectFrom('messages').selectAll().where('external_id', '=', externalId).executeTakeFirst();
+  return row && toMessage(row);
+}
+
+/** Inserts a message unless its external id is already stored (then returns undefined). */
+export async function insertMessageIfAbsent(
+  db: Executor,
+  message: Omit<Message, 'id'>,
+): Promise<Message | undefined> {
+  const values: Insertable<MessagesTable> = {
+    id: newId(),
+    external_id: message.externalId,
+    chat_id: message.chatId,
+    contact_id: message.contactId,
+    direction: message.direction,
+    type: message.type,
+    text: message.text,
+    sender: message.sender,
+    file_url: message.file?.url ?? null,
+    file_name: message.file?.name ?? null,
+    file_size: message.file?.size ?? null,
+    file_mime_type: message.file?.mimeType ?? null,
+    sent_at: message.sentAt,
+    status: message.status,
+    status_rank: message.status === null ? 0 : statusRank(message.status),
+    status_at: message.statusAt,
+    failed_at: message.failedAt,
+    error: message.error === null || message.error === undefined ? null : JSON.stringify(message.error),
+    raw: JSON.stringify(message.raw),
+    created_at: message.createdAt,
+  };
+  const row = await db
+    .insertInto('messages')
+    .values(values)
+    .onConflict((oc) => oc.column('external_id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  return row && toMessage(row);
+}
+
+/**
+ * Moves a message's status forward; returns undefined when the message is unknown or already at
+ * this status or further. A failure also records its time and error, whatever the rank.
+ */
+export async function advanceMessageStatus(
+  db: Executor,
+  externalId: string,
+  report: { status: DeliveryStatus; at: number; error: string | null },
+): Promise<Message | undefined> {
+  const rank = statusRank(report.status);
+  const failed = report.status === 'failed';
+  const row = await db
+    .updateTable('messages')
+    .set({
+      status: sql`case when status_rank < ${rank} then ${report.status} else status end`,
+      status_at: sql`case when status_rank < ${rank} then ${report.at} else status_at end`,
+      status_rank: sql`case when status_rank < ${rank} then ${rank} else status_rank end`,
+      ...(failed ? { failed_at: report.at, error: report.error } : {}),
+    })
+    .where('external_id', '=', externalId)
+    .where((eb) =>
+      failed ? eb.or([eb('status_rank', '<', rank), eb('failed_at', 'is', null)]) : eb('status_rank', '<', rank),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  return row && toMessage(row);
+}
+
+export interface StoredStatus {
+  status: DeliveryStatus;
+  occurredAt: number;
+  error: unknown;
+}
+
+/** Records a status report once per (message, status); returns false for a repeat. */
+export async function insertStatusIfAbsent(
+  db: Executor,
+  report: { messageExternalId: string; status: DeliveryStatus; occurredAt: number; receivedAt: number; error: string | null },
+): Promise<boolean> {
+  const values: Insertable<MessageStatusesTable> = {
+    id: newId(),
+    message_external_id: report.messageExternalId,
+    status: report.status,
+    occurred_at: report.occurredAt,
+    received_at: report.receivedAt,
+    error: report.error,
+  };
+  const row = await db
+    .insertInto('message_statuses')
+    .values(values)
+    .onConflict((oc) => oc.columns(['message_external_id', 'status']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Every status reported for a message so far, including those that came before it. */
+export async function listStatusesOf(db: Executor, messageExternalId: string): Promise<StoredStatus[]> {
+  const rows = await db
+    .selectFrom('message_statuses')
+    .select(['status', 'occurred_at', 'error'])
+    .where('message_external_id', '=', messageExternalId)
+    .execute();
+  return rows.map((r) => ({
+    status: r.status as DeliveryStatus,
+    occurredAt: r.occurred_at,
+    error: r.error === null ? null : (JSON.parse(r.error) as unknown),
+  }));
+}

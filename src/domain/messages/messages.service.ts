@@ -1,0 +1,99 @@
+import type { Executor } from '../../storage/executor.js';
+import { recordMessageOnChat } from '../chats/chats.repository.js';
+import { ensureChat } from '../chats/chats.service.js';
+import { upsertContact } from '../contacts/contacts.service.js';
+import type { ChangeResult, DomainEvent } from '../domain-events.js';
+import { statusRank, type DeliveryStatus } from './delivery-status.js';
+import {
+  advanceMessageStatus,
+  insertMessageIfAbsent,
+  insertStatusIfAbsent,
+  listStatusesOf,
+  messageExists,
+  type StoredStatus,
+} from './messages.repository.js';
+import type { IncomingMessage, StatusReport } from './messages.types.js';
+
+/**
+ * Stores a new message with its contact and chat, once per external id: a repeat changes nothing
+ * and announces nothing. Statuses that arrived before the message are applied to it now.
+ * Runs inside the caller's transaction.
+ */
+export async function receiveMessage(trx: Executor, input: IncomingMessage, now: number): Promise<ChangeResult> {
+  // Checked first so that a repeat does not touch the contact or the chat either.
+  if (await messageExists(trx, input.externalId)) return { outcome: 'duplicate', events: [] };
+
+  const events: DomainEvent[] = [];
+  let contactId: string | null = null;
+  if (input.contact) {
+    const { contact, changed } = await upsertContact(trx, input.contact, now);
+    contactId = contact.id;
+    if (changed) events.push({ type: 'contact.updated', payload: { contact } });
+  }
+  const chat = await ensureChat(trx, input.chat, contactId, now);
+
+  const early = await listStatusesOf(trx, input.externalId);
+  const best = highestStatus(early);
+  const failure = early.find((s) => s.status === 'failed');
+  const message = await insertMessageIfAbsent(trx, {
+    externalId: input.externalId,
+    chatId: chat.id,
+    contactId: contactId ?? chat.contactId,
+    direction: input.direction,
+    type: input.type,
+    text: input.text,
+    sender: input.sender,
+    file: input.file,
+    sentAt: input.sentAt,
+    status: best?.status ?? null,
+    statusAt: best?.occurredAt ?? null,
+    failedAt: failure?.occurredAt ?? null,
+    error: failure?.error ?? null,
+    raw: input.raw,
+    createdAt: now,
+  });
+  // Another writer stored it between our check and our insert: a duplicate after all.
+  if (!message) return { outcome: 'duplicate', events: [] };
+
+  const updatedChat = await recordMessageOnChat(trx, chat.id, {
+    id: message.id,
+    sentAt: message.sentAt,
+    incoming: message.direction === 'in',
+    contactId: message.contactId,
+    now,
+  });
+  events.push({ type: 'message.created', payload: { message, chat: updatedChat } });
+  events.push({ type: 'chat.updated', payload: { chat: updatedChat } });
+  return { outcome: 'applied', events };
+}
+
+/**
+ * Records a delivery status. It moves the message forward only (a late `delivered` never
+ * overwrites `read`); a status for a message not yet stored is kept and applied on its arrival.
+ */
+export async function receiveStatus(trx: Executor, report: StatusReport, now: number): Promise<ChangeResult> {
+  const error = report.error === null || report.error === undefined ? null : JSON.stringify(report.error);
+  const isNew = await insertStatusIfAbsent(trx, {
+    messageExternalId: report.messageExternalId,
+    status: report.status,
+    occurredAt: report.occurredAt,
+    receivedAt: now,
+    error,
+  });
+  if (!isNew) return { outcome: 'duplicate', events: [] };
+  const message = await advanceMessageStatus(trx, report.messageExternalId, {
+    status: report.status,
+    at: report.occurredAt,
+    error,
+  });
+  return {
+    outcome: 'applied',
+    events: message ? [{ type: 'message.status_changed', payload: { message } }] : [],
+  };
+}
+
+function highestStatus(statuses: StoredStatus[]): { status: DeliveryStatus; occurredAt: number } | undefined {
+  let best: StoredStatus | undefined;
+  for (const s of statuses) if (!best || statusRank(s.status) > statusRank(best.status)) best = s;
+  return best;
+}

@@ -1,0 +1,33 @@
+/** How a webhook request ended. */
+export type WebhookOutcome =
+  /** Stored (or a status kept for a message still to come). */
+  | 'accepted'
+  /** Seen before; acknowledged and changed nothing. */
+  | 'duplicate'
+  /** The body is not a valid webhook (400). */
+  | 'invalid'
+  /** Refused before reading the body: too large, wrong content type (413, 415). */
+  | 'rejected'
+  /** We failed to process it (500); the body is kept for replay. */
+  | 'failed';
+
+/** One received webhook request, as recorded in the webhook log. */
+export interface WebhookLogEntry {
+  id: string;
+  receivedAt: number;
+  clientIp: string | null;
+  userAgent: string | null;
+  sizeBytes: number;
+  /** Body shape: `seed` (`{event, data}`); later also `wazzup_v3`. */
+  format: string | null;
+  event: string | null;
+  /** The id the event is about: message id, or the contact's phone. */
+  subject: string | null;
+  outcome: WebhookOutcome;
+  httpStatus: number;
+  durationMs: number;
+  /** Error message and field errors, for invalid and failed requests. */
+  error: { message: string; errors?: Record<string, string[]> } | null;
+  /** Kept for accepted and failed requests so that they can be replayed. */
+  rawBody: string | null;
+}

@@ -1,0 +1,60 @@
+/**
+ * One error envelope for every /api failure, as the seed shows it:
+ * `{"status":"error","message":…}`, plus `errors` for invalid fields and `code` where useful.
+ * 5xx details go to the log, never to the client.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type FieldErrors } from '../errors.js';
+
+export interface ErrorBody {
+  status: 'error';
+  message: string;
+  errors?: FieldErrors;
+  code?: number | string;
+}
+
+/** Fastify's own client errors, reworded for people. */
+const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: 'Unsupported media type: send application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'Request body size did not match Content-Length' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'Request body must not be empty' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'Request body must be valid JSON' },
+};
+
+/** The status and body to answer `error` with. */
+export function toErrorReply(error: unknown): { statusCode: number; body: ErrorBody } {
+  if (error instanceof AppError) {
+    const body: ErrorBody = { status: 'error', message: error.message };
+    if (error.errors) body.errors = error.errors;
+    if (error.httpStatus >= 500) body.code = error.httpStatus;
+    return { statusCode: error.httpStatus, body };
+  }
+  const fastifyError = error as Partial<FastifyError>;
+  const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
+  if (known) return { statusCode: known.status, body: { status: 'error', message: known.message } };
+  if (fastifyError.validation) {
+    return { statusCode: 400, body: { status: 'error', message: 'Invalid request data', errors: validationErrors(fastifyError) } };
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return { statusCode: status, body: { status: 'error', message: fastifyError.message ?? 'Bad request' } };
+  }
+  return { statusCode: 500, body: { status: 'error', message: 'Internal server error', code: 500 } };
+}
+
+/** Fastify error handler: logs server faults with their details, answers with the envelope. */
+export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { statusCode, body } = toErrorReply(error);
+  if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  return reply.code(statusCode).send(body);
+}
+
+function validationErrors(error: Partial<FastifyError>): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const item of error.validation ?? []) {
+    const path = [error.validationContext, ...item.instancePath.split('/').slice(1)].filter(Boolean).join('.') || 'body';
+    (errors[path] ??= []).push(item.message ?? 'is invalid');
+  }
+  return errors;
+}

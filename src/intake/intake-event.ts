@@ -1,0 +1,23 @@
+/**
+ * The internal form of one webhook event, whatever body shape it came in. Every format is
+ * normalised into these, so that one domain path handles them all.
+ */
+import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
+import type { IncomingMessage, StatusReport } from '../domain/messages/messages.types.js';
+
+export type IntakeEvent =
+  | { kind: 'message'; message: IncomingMessage }
+  | { kind: 'status'; status: StatusReport }
+  | { kind: 'contact'; contact: ContactUpdate };
+
+/** The id an event is about, for the webhook log's search. */
+export function subjectOf(event: IntakeEvent): string {
+  switch (event.kind) {
+    case 'message':
+      return event.message.externalId;
+    case 'status':
+      return event.status.messageExternalId;
+    case 'contact':
+      return event.contact.phone;
+  }
+}

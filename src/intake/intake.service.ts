@@ -1,0 +1,153 @@
+/**
+ * Receives one webhook request: parse, apply to the domain in a group-committed transaction
+ * together with its webhook-log entry, and announce the changes once they are on disk.
+ */
+import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
+import type { ChangeResult } from '../domain/domain-events.js';
+import { receiveMessage, receiveStatus } from '../domain/messages/messages.service.js';
+import { insertWebhookLogEntry } from '../domain/webhook-log/webhook-log.repository.js';
+import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
+import type { FieldErrors } from '../errors.js';
+import type { EventBus } from '../events/in-process-bus.js';
+import type { Executor } from '../storage/executor.js';
+import type { GroupCommitter } from '../storage/group-commit.js';
+import type { Database } from '../storage/schema.js';
+import { newId } from '../storage/ids.js';
+import { subjectOf, type IntakeEvent } from './intake-event.js';
+import { parseWebhookBody } from './webhook-body.js';
+
+/** What the HTTP layer knows about a webhook request. */
+export interface WebhookRequest {
+  rawBody: Buffer | undefined;
+  /** Bytes received, or announced by Content-Length when the body was refused unread. */
+  sizeBytes: number;
+  clientIp: string | null;
+  userAgent: string | null;
+  /** Epoch ms at which the request arrived. */
+  receivedAt: number;
+  /** Milliseconds since the request arrived. */
+  elapsedMs: () => number;
+}
+
+export interface IntakeResult {
+  entry: WebhookLogEntry;
+  /** Set for a 400. */
+  fieldErrors?: FieldErrors;
+  /** Set for a 500: the error that stopped processing (details for the log, never for the client). */
+  failure?: unknown;
+}
+
+/** The minimal logger the intake needs (pino's fits). */
+export interface IntakeLogger {
+  warn(details: object, message: string): void;
+}
+
+export interface IntakeService {
+  /** Processes a webhook; resolves once its effects (or its failure) are recorded. */
+  receive(request: WebhookRequest): Promise<IntakeResult>;
+  /** Records a request refused before its body was read (413, 415, …). */
+  recordRejection(request: WebhookRequest, httpStatus: number, message: string): Promise<WebhookLogEntry>;
+}
+
+export function createIntakeService(deps: {
+  committer: GroupCommitter<Database>;
+  bus: EventBus;
+  logger: IntakeLogger;
+  now?: () => number;
+}): IntakeService {
+  const now = deps.now ?? Date.now;
+
+  const baseEntry = (request: WebhookRequest) => ({
+    id: newId(),
+    receivedAt: request.receivedAt,
+    clientIp: request.clientIp,
+    userAgent: request.userAgent?.slice(0, 512) ?? null,
+    sizeBytes: request.sizeBytes,
+    format: null,
+    event: null,
+    subject: null,
+    error: null,
+    rawBody: null,
+  });
+
+  /** Log entries of refused requests are worth keeping but never worth failing a response for. */
+  const recordSafely = async (entry: WebhookLogEntry): Promise<void> => {
+    try {
+      await deps.committer.run((trx) => insertWebhookLogEntry(trx, entry));
+    } catch (error) {
+      deps.logger.warn({ err: error, webhookEventId: entry.id }, 'could not record webhook log entry');
+    }
+  };
+
+  return {
+    async receive(request) {
+      const parsed = parseWebhookBody(request.rawBody, request.receivedAt);
+      if (!parsed.ok) {
+        const entry: WebhookLogEntry = {
+          ...baseEntry(request),
+          event: parsed.event,
+          outcome: 'invalid',
+          httpStatus: 400,
+          durationMs: request.elapsedMs(),
+          error: { message: 'Invalid webhook data', errors: parsed.errors },
+        };
+        await recordSafely(entry);
+        return { entry, fieldErrors: parsed.errors };
+      }
+
+      const rawBody = request.rawBody!.toString('utf8');
+      const described = { ...baseEntry(request), format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
+      try {
+        const { change, entry } = await deps.committer.run(async (trx) => {
+          const change = await applyEvent(trx, parsed.event, now());
+          const duplicate = change.outcome === 'duplicate';
+          const entry: WebhookLogEntry = {
+            ...described,
+            outcome: duplicate ? 'duplicate' : 'accepted',
+            httpStatus: 200,
+            durationMs: request.elapsedMs(),
+            rawBody: duplicate ? null : rawBody,
+          };
+          await insertWebhookLogEntry(trx, entry);
+          return { change, entry };
+        });
+        for (const event of change.events) deps.bus.publish(event);
+        return { entry };
+      } catch (failure) {
+        const entry: WebhookLogEntry = {
+          ...described,
+          outcome: 'failed',
+          httpStatus: 500,
+          durationMs: request.elapsedMs(),
+          error: { message: failure instanceof Error ? failure.message : String(failure) },
+          rawBody,
+        };
+        await recordSafely(entry);
+        return { entry, failure };
+      }
+    },
+
+    async recordRejection(request, httpStatus, message) {
+      const entry: WebhookLogEntry = {
+        ...baseEntry(request),
+        outcome: 'rejected',
+        httpStatus,
+        durationMs: request.elapsedMs(),
+        error: { message },
+      };
+      await recordSafely(entry);
+      return entry;
+    },
+  };
+}
+
+function applyEvent(trx: Executor, event: IntakeEvent, now: number): Promise<ChangeResult> {
+  switch (event.kind) {
+    case 'message':
+      return receiveMessage(trx, event.message, now);
+    case 'status':
+      return receiveStatus(trx, event.status, now);
+    case 'contact':
+      return receiveContactUpdate(trx, event.contact, now);
+  }
+}

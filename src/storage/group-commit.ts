@@ -1,0 +1,92 @@
+/**
+ * Group commit: units of work submitted while a transaction is being written wait and are
+ * committed together in the next one, so that one disk flush serves many requests. Each caller's
+ * promise settles only when its own unit is committed (or has definitely failed).
+ *
+ * A unit of work must touch nothing but the transaction it is given: it may run twice, because
+ * when a batch fails, the batch is rolled back and every unit is retried alone, so that one bad
+ * event fails only its own request.
+ */
+import type { Kysely, Transaction } from 'kysely';
+
+export type UnitOfWork<DB, T> = (trx: Transaction<DB>) => Promise<T>;
+
+/** Statistics of one committed batch, for metrics. */
+export interface BatchStats {
+  readonly size: number;
+  readonly durationMs: number;
+  readonly failedAlone: number;
+}
+
+export interface GroupCommitter<DB> {
+  /** Runs `work` in a shared transaction; resolves after that transaction has committed. */
+  run<T>(work: UnitOfWork<DB, T>): Promise<T>;
+  /** Resolves when nothing is queued or being written. */
+  drain(): Promise<void>;
+}
+
+interface Pending<DB> {
+  work: UnitOfWork<DB, unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface GroupCommitOptions {
+  /** Most units in one transaction; a long transaction delays every caller in it. */
+  readonly maxBatchSize: number;
+  readonly onBatch?: (stats: BatchStats) => void;
+}
+
+/** Creates a committer over `db`; one batch is written at a time. */
+export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOptions): GroupCommitter<DB> {
+  const queue: Pending<DB>[] = [];
+  let writing: Promise<void> | undefined;
+
+  const writeBatch = async (batch: Pending<DB>[]): Promise<void> => {
+    const started = performance.now();
+    let failedAlone = 0;
+    try {
+      const results = await db.transaction().execute(async (trx) => {
+        const out: unknown[] = [];
+        for (const unit of batch) out.push(await unit.work(trx));
+        return out;
+      });
+      batch.forEach((unit, i) => unit.resolve(results[i]));
+    } catch (batchError) {
+      if (batch.length === 1) {
+        batch[0]!.reject(batchError);
+        failedAlone = 1;
+      } else {
+        // Find the culprit(s) by committing each unit on its own; the others still succeed.
+        for (const unit of batch) {
+          try {
+            unit.resolve(await db.transaction().execute(unit.work));
+          } catch (error) {
+            failedAlone += 1;
+            unit.reject(error);
+          }
+        }
+      }
+    }
+    options.onBatch?.({ size: batch.length, durationMs: performance.now() - started, failedAlone });
+  };
+
+  const writeAll = async (): Promise<void> => {
+    // Yield once so that every request already read from the sockets joins the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (queue.length > 0) await writeBatch(queue.splice(0, options.maxBatchSize));
+    writing = undefined;
+  };
+
+  return {
+    run<T>(work: UnitOfWork<DB, T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+        writing ??= writeAll();
+      });
+    },
+    async drain() {
+      while (writing) await writing;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The ordered, in-code list of migrations. Kysely's Migrator applies them in key order and
+ * records each in its own table, on SQLite and PostgreSQL alike.
+ */
+import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import * as initial from './0001-initial.js';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
+
+export class MigrationError extends Error {
+  constructor(message: string, override readonly cause: unknown) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+/** Applies every pending migration; throws MigrationError when one fails. */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new MigrationError(`Migration "${failed}" failed: ${String(result.error)}`, result.error);
+  }
+  return result;
+}
+
+/** Names of migrations not yet applied (readiness checks use it). */
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const all = await migrator.getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}

@@ -1,0 +1,97 @@
+/**
+ * Table types as Kysely sees them. Columns are snake_case; repositories map them to the
+ * camelCase domain types in one place each. Times are epoch milliseconds; JSON is stored as text
+ * so that both dialects read it the same way.
+ */
+export interface ContactsTable {
+  id: string;
+  /** E.164, unique when present. */
+  phone: string | null;
+  /** The phone exactly as the sender wrote it the last time. */
+  phone_raw: string | null;
+  name: string | null;
+  avatar_url: string | null;
+  /** Source time (sender's clock) of the name/avatar held; older updates never overwrite them. */
+  info_updated_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ChatsTable {
+  id: string;
+  /** Wazzup24 channel; '' for seed-format chats, which carry none. */
+  channel_id: string;
+  /** Messenger (whatsapp, telegram, …); '' for seed-format chats. */
+  chat_type: string;
+  /** The sender's chat id (`chatId`). */
+  external_id: string;
+  contact_id: string | null;
+  status: string;
+  assignee_id: string | null;
+  last_message_id: string | null;
+  last_message_at: number | null;
+  last_activity_at: number;
+  unread_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  /** The sender's message id; unique, which is what makes intake idempotent. */
+  external_id: string;
+  chat_id: string;
+  contact_id: string | null;
+  direction: string;
+  type: string;
+  text: string | null;
+  sender: string | null;
+  file_url: string | null;
+  file_name: string | null;
+  file_size: number | null;
+  file_mime_type: string | null;
+  sent_at: number;
+  status: string | null;
+  status_rank: number;
+  status_at: number | null;
+  failed_at: number | null;
+  error: string | null;
+  /** The whole `data` object as received, so fields we do not model are never lost. */
+  raw: string;
+  created_at: number;
+}
+
+export interface MessageStatusesTable {
+  id: string;
+  /** Not a foreign key: a status may arrive before its message. */
+  message_external_id: string;
+  status: string;
+  occurred_at: number;
+  received_at: number;
+  error: string | null;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  received_at: number;
+  client_ip: string | null;
+  user_agent: string | null;
+  size_bytes: number;
+  format: string | null;
+  event: string | null;
+  /** The id the event is about (message id, phone), for search. */
+  subject: string | null;
+  outcome: string;
+  http_status: number;
+  duration_ms: number;
+  error: string | null;
+  raw_body: string | null;
+}
+
+export interface Database {
+  contacts: ContactsTable;
+  chats: ChatsTable;
+  messages: MessagesTable;
+  message_statuses: MessageStatusesTable;
+  webhook_events: WebhookEventsTable;
+}
