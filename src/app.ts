@@ -2,7 +2,7 @@
  * buildApp wires plugins and routes onto a Fastify instance. It never listens, so tests drive it
  * with inject() and main.ts decides where it listens.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { handleError } from './http/error-envelope.js';
@@ -26,7 +26,7 @@ export async function buildApp(
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     // One line per request, written below with the fields operators search by.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,

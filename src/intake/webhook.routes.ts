@@ -60,7 +60,7 @@ function describe(request: FastifyRequest, reply: FastifyReply): WebhookRequest 
     sizeBytes: rawBody?.length ?? (Number(request.headers['content-length']) || 0),
     clientIp: request.ip ?? null,
     userAgent: request.headers['user-agent'] ?? null,
-    receivedAt: Date.now() - reply.elapsedTime,
+    receivedAt: Math.round(Date.now() - reply.elapsedTime),
     elapsedMs: () => reply.elapsedTime,
   };
 }

@@ -1,0 +1,357 @@
+/**
+ * The seed's webhook contract end to end: real app, real database (each dialect), real HTTP via
+ * inject(). Fixtures are the seed's examples verbatim.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { testDialects } from '../helpers/test-database.js';
+
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/seed/${name}.json`, import.meta.url), 'utf8');
+const SUCCESS = { status: 'success', message: 'Webhook processed successfully' };
+
+let sequence = 0;
+/** A valid text message with fresh ids unless overridden. */
+function message(overrides: Record<string, unknown> = {}, dataOverrides: Record<string, unknown> = {}) {
+  sequence += 1;
+  return {
+    event: 'message',
+    data: {
+      id: `m_${sequence}`,
+      chatId: `chat_${sequence}`,
+      text: 'Hello',
+      type: 'text',
+      from: '+7 777 123 45 67',
+      timestamp: 1640995200,
+      contact: { name: 'Anna', phone: '+7 777 123 45 67' },
+      ...dataOverrides,
+    },
+    ...overrides,
+  };
+}
+
+describe.each(testDialects)('seed webhook on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  const db = () => t.deps.database.db;
+
+  describe('availability check', () => {
+    it('answers GET with the seed body', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/webhooks/wazzup24' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: 'ok', message: 'Webhook endpoint is available' });
+    });
+  });
+
+  describe('seed examples, verbatim', () => {
+    it.each(['message', 'new-message', 'file-message', 'status', 'contact', 'test-message', 'signed-message'])(
+      '%s is accepted with the seed success body',
+      async (name) => {
+        const response = await t.postWebhook(fixture(name));
+        expect(response.statusCode).toBe(200);
+        expect(response.json()).toEqual(SUCCESS);
+      },
+    );
+
+    it('stored the messages, contact, chat, status and contact update as the seed describes', async () => {
+      const anna = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77771234567').executeTakeFirstOrThrow();
+      expect(anna.phone_raw).toBe('+7 777 123 45 67');
+      // The contact event (timestamp 1640995400) is newer than the messages: its name wins.
+      expect(anna.name).toBe('Анна Смирнова (обновлено)');
+      expect(anna.avatar_url).toBe('https://wazzup24.com/avatars/avatar.jpg');
+
+      const chat = await db().selectFrom('chats').selectAll().where('external_id', '=', 'chat_789').executeTakeFirstOrThrow();
+      expect(chat.contact_id).toBe(anna.id);
+
+      const messages = await db().selectFrom('messages').selectAll().where('chat_id', '=', chat.id).orderBy('sent_at').execute();
+      expect(messages.map((m) => m.external_id)).toEqual(['msg_123456', 'msg_123457']);
+      expect(messages[0]).toMatchObject({ status: 'delivered', status_at: 1640995300_000, direction: 'in', type: 'text' });
+      expect(messages[1]).toMatchObject({
+        type: 'file',
+        file_url: 'https://wazzup24.com/files/document.pdf',
+        file_name: 'document.pdf',
+        file_size: 1024000,
+        file_mime_type: 'application/pdf',
+        sent_at: 1640995260_000,
+      });
+      expect(chat).toMatchObject({ last_message_id: messages[1]!.id, last_message_at: 1640995260_000, unread_count: 2 });
+    });
+  });
+
+  describe('validation errors', () => {
+    const invalid = async (payload: unknown, headers?: Record<string, string>) => {
+      const response = await t.postWebhook(payload, headers);
+      expect(response.statusCode).toBe(400);
+      const body = response.json();
+      expect(body.status).toBe('error');
+      expect(body.message).toBe('Invalid webhook data');
+      return body.errors as Record<string, string[]>;
+    };
+
+    it('reports a missing event and data together', async () => {
+      const errors = await invalid({});
+      expect(Object.keys(errors).sort()).toEqual(['data', 'event']);
+      expect(errors.event![0]).toMatch(/event field is required/);
+    });
+
+    it('reports an unknown event under errors.event', async () => {
+      const errors = await invalid({ event: 'typing', data: {} });
+      expect(errors.event![0]).toMatch(/invalid/);
+    });
+
+    it('reports every problem of a message at once, by dotted path', async () => {
+      const errors = await invalid({ event: 'message', data: { type: 'file', timestamp: 'yesterday', file: { size: -1 } } });
+      expect(Object.keys(errors).sort()).toEqual(
+        ['data.chatId', 'data.file.size', 'data.file.url', 'data.from', 'data.id', 'data.timestamp'].sort(),
+      );
+    });
+
+    it('needs text for a text message', async () => {
+      const errors = await invalid(message({}, { text: undefined }));
+      expect(errors['data.text']).toEqual(['The data.text field is required.']);
+    });
+
+    it('needs file.url for file-like messages', async () => {
+      for (const type of ['file', 'image', 'audio', 'video', 'document']) {
+        const errors = await invalid(message({}, { type, file: { name: 'x.pdf' } }));
+        expect(errors['data.file.url']).toEqual(['The data.file.url field is required.']);
+      }
+    });
+
+    it('rejects a sender that is not a phone number', async () => {
+      const errors = await invalid(message({}, { from: 'nobody', contact: { name: 'X', phone: 'call me' } }));
+      expect(errors['data.contact.phone']).toEqual(['The data.contact.phone field must be a valid phone number.']);
+    });
+
+    it('needs messageId, a known status and a timestamp for a status', async () => {
+      const errors = await invalid({ event: 'status', data: { status: 'teleported' } });
+      expect(Object.keys(errors).sort()).toEqual(['data.messageId', 'data.status', 'data.timestamp']);
+    });
+
+    it('needs a phone for a contact', async () => {
+      const errors = await invalid({ event: 'contact', data: { name: 'No phone' } });
+      expect(errors['data.phone']).toEqual(['The data.phone field is required.']);
+    });
+
+    it.each([
+      ['malformed JSON', '{"event": "message", "data": {'],
+      ['an empty body', ''],
+      ['a JSON array', '[{"event":"message"}]'],
+      ['a JSON string', '"message"'],
+      ['JSON null', 'null'],
+      ['a __proto__ key', '{"event":"contact","data":{"phone":"+77771234567","__proto__":{"polluted":true}}}'],
+      ['a constructor.prototype key', '{"event":"contact","data":{"constructor":{"prototype":{"polluted":true}}}}'],
+    ])('answers %s with the same envelope', async (_name, payload) => {
+      const errors = await invalid(payload);
+      expect(errors.body).toHaveLength(1);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+  });
+
+  describe('transport errors', () => {
+    it('answers a body over the limit with 413 and the envelope', async () => {
+      const response = await t.postWebhook(message({}, { text: 'x'.repeat(300 * 1024) }));
+      expect(response.statusCode).toBe(413);
+      expect(response.json()).toEqual({ status: 'error', message: 'Request body is too large' });
+    });
+
+    it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json'])(
+      'answers content type %s with 415',
+      async (contentType) => {
+        const response = await t.postWebhook(message(), { 'content-type': contentType });
+        expect(response.statusCode).toBe(415);
+        expect(response.json()).toEqual({ status: 'error', message: 'Unsupported media type: send application/json' });
+      },
+    );
+
+    it.each(['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'Application/JSON', 'application/json; charset-utf-8'])(
+      'accepts content type %s',
+      async (contentType) => {
+        const response = await t.postWebhook(message(), { 'content-type': contentType });
+        expect(response.statusCode).toBe(200);
+      },
+    );
+
+    it('answers other /api errors with the envelope: 404 and 405', async () => {
+      const notFound = await t.app.inject({ method: 'GET', url: '/api/nothing-here' });
+      expect(notFound.statusCode).toBe(404);
+      expect(notFound.json()).toMatchObject({ status: 'error' });
+      const wrongMethod = await t.app.inject({ method: 'DELETE', url: '/api/webhooks/wazzup24' });
+      expect(wrongMethod.statusCode).toBe(405);
+      expect(wrongMethod.headers.allow).toContain('POST');
+      expect(wrongMethod.json()).toMatchObject({ status: 'error' });
+    });
+  });
+
+  describe('idempotency and ordering', () => {
+    it('acknowledges a repeated message id and changes nothing', async () => {
+      const first = message();
+      expect((await t.postWebhook(first)).statusCode).toBe(200);
+      const eventsBefore = t.published.length;
+      const chatBefore = await db().selectFrom('chats').selectAll().where('external_id', '=', first.data.chatId).executeTakeFirstOrThrow();
+
+      const again = await t.postWebhook({ ...first, data: { ...first.data, text: 'changed' } });
+      expect(again.statusCode).toBe(200);
+      expect(again.json()).toEqual(SUCCESS);
+
+      const rows = await db().selectFrom('messages').selectAll().where('external_id', '=', first.data.id).execute();
+      expect(rows).toHaveLength(1);
+      expect(rows[0]!.text).toBe('Hello');
+      const chatAfter = await db().selectFrom('chats').selectAll().where('id', '=', chatBefore.id).executeTakeFirstOrThrow();
+      expect(chatAfter).toEqual(chatBefore);
+      expect(t.published.length).toBe(eventsBefore);
+      const log = await db().selectFrom('webhook_events').select(['outcome', 'raw_body']).where('subject', '=', first.data.id).orderBy('id').execute();
+      expect(log.map((l) => l.outcome)).toEqual(['accepted', 'duplicate']);
+      expect(log[1]!.raw_body).toBeNull();
+    });
+
+    it('moves statuses forward only: a late delivered never overwrites read', async () => {
+      const m = message();
+      await t.postWebhook(m);
+      const status = (s: string, ts: number) => t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: s, timestamp: ts } });
+      expect((await status('read', 1640995400)).statusCode).toBe(200);
+      expect((await status('delivered', 1640995300)).statusCode).toBe(200);
+      expect((await status('sent', 1640995250)).statusCode).toBe(200);
+      const row = await db().selectFrom('messages').selectAll().where('external_id', '=', m.data.id).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ status: 'read', status_at: 1640995400_000 });
+      const history = await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', m.data.id).execute();
+      expect(history.map((h) => h.status).sort()).toEqual(['delivered', 'read', 'sent']);
+    });
+
+    it('records a failure with its time without moving a delivered message back', async () => {
+      const m = message();
+      await t.postWebhook(m);
+      await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'delivered', timestamp: 1640995300 } });
+      await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'error', timestamp: 1640995350, error: { code: 'X' } } });
+      const row = await db().selectFrom('messages').selectAll().where('external_id', '=', m.data.id).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ status: 'delivered', failed_at: 1640995350_000 });
+      expect(JSON.parse(row.error!)).toEqual({ code: 'X' });
+    });
+
+    it('keeps a status that arrives before its message and applies it on arrival', async () => {
+      const m = message();
+      const early = await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'read', timestamp: 1640995500 } });
+      expect(early.statusCode).toBe(200);
+      expect(await db().selectFrom('messages').select('id').where('external_id', '=', m.data.id).executeTakeFirst()).toBeUndefined();
+      await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'delivered', timestamp: 1640995400 } });
+      await t.postWebhook(m);
+      const row = await db().selectFrom('messages').selectAll().where('external_id', '=', m.data.id).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ status: 'read', status_at: 1640995500_000 });
+    });
+
+    it('ignores contact updates older than what is stored', async () => {
+      const phone = '+7 701 555 12 34';
+      const contact = (name: string, timestamp: number) => t.postWebhook({ event: 'contact', data: { phone, name, timestamp } });
+      await contact('Newest', 1640995600);
+      await contact('Older', 1640995500);
+      const row = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77015551234').executeTakeFirstOrThrow();
+      expect(row.name).toBe('Newest');
+      // A message sent before the contact update does not rename the contact either.
+      await t.postWebhook(message({}, { from: phone, contact: { name: 'From message', phone }, timestamp: 1640995000 }));
+      const after = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77015551234').executeTakeFirstOrThrow();
+      expect(after.name).toBe('Newest');
+    });
+
+    it('finds the same contact whatever the phone formatting', async () => {
+      const chatId = `fmt_${Date.now()}`;
+      for (const [i, phone] of ['+7 702 111 22 33', '77021112233', '+7 (702) 111-22-33', '0077021112233'].entries()) {
+        expect((await t.postWebhook(message({}, { chatId, from: phone, contact: undefined, id: `fmt_${i}_${chatId}` }))).statusCode).toBe(200);
+      }
+      const contacts = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77021112233').execute();
+      expect(contacts).toHaveLength(1);
+    });
+
+    it('keeps a late message out of the last-message slot but counts it unread', async () => {
+      const chatId = `late_${Date.now()}`;
+      const newer = message({}, { chatId, timestamp: 1640995900 });
+      const older = message({}, { chatId, timestamp: 1640995100 });
+      await t.postWebhook(newer);
+      await t.postWebhook(older);
+      const chat = await db().selectFrom('chats').selectAll().where('external_id', '=', chatId).executeTakeFirstOrThrow();
+      const last = await db().selectFrom('messages').select('external_id').where('id', '=', chat.last_message_id!).executeTakeFirstOrThrow();
+      expect(last.external_id).toBe(newer.data.id);
+      expect(chat.unread_count).toBe(2);
+    });
+
+    it('keeps fields it does not model in the raw column', async () => {
+      const m = message({}, { type: 'location', text: null, location: { lat: 43.2, lng: 76.9 }, extra: { nested: [1, 2] } });
+      expect((await t.postWebhook(m)).statusCode).toBe(200);
+      const row = await db().selectFrom('messages').select(['raw', 'type']).where('external_id', '=', m.data.id).executeTakeFirstOrThrow();
+      expect(row.type).toBe('location');
+      expect(JSON.parse(row.raw)).toMatchObject({ location: { lat: 43.2, lng: 76.9 }, extra: { nested: [1, 2] } });
+    });
+  });
+
+  describe('domain events', () => {
+    it('publishes contact.updated, message.created and chat.updated after commit', async () => {
+      const m = message({}, { from: '+7 705 999 88 77', contact: { name: 'Eve', phone: '+7 705 999 88 77' } });
+      const start = t.published.length;
+      await t.postWebhook(m);
+      const events = t.published.slice(start);
+      expect(events.map((e) => e.type)).toEqual(['contact.updated', 'message.created', 'chat.updated']);
+      const created = events[1]!;
+      if (created.type !== 'message.created') throw new Error('unexpected event');
+      expect(created.payload.message).toMatchObject({ externalId: m.data.id, text: 'Hello', direction: 'in' });
+      expect(created.payload.chat.unreadCount).toBe(1);
+      // Committed before publication: a listener can read it back.
+      expect(await db().selectFrom('messages').select('id').where('external_id', '=', m.data.id).executeTakeFirst()).toBeDefined();
+    });
+
+    it('publishes message.status_changed only when the status moves', async () => {
+      const m = message();
+      await t.postWebhook(m);
+      const start = t.published.length;
+      await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'read', timestamp: 1640995400 } });
+      await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'delivered', timestamp: 1640995300 } });
+      const events = t.published.slice(start);
+      expect(events.map((e) => e.type)).toEqual(['message.status_changed']);
+    });
+  });
+
+  describe('webhook log', () => {
+    it('records every request with its outcome, and bodies only for accepted and failed ones', async () => {
+      const m = message();
+      await t.postWebhook(m, { 'user-agent': 'Wazzup24/1.0' });
+      await t.postWebhook('{oops', { 'user-agent': 'Wazzup24/1.0' });
+      await t.postWebhook(m, { 'content-type': 'text/plain', 'user-agent': 'Wazzup24/1.0' });
+      const rows = await db()
+        .selectFrom('webhook_events')
+        .selectAll()
+        .where('user_agent', '=', 'Wazzup24/1.0')
+        .orderBy('id')
+        .execute();
+      expect(rows.map((r) => [r.outcome, r.http_status])).toEqual([
+        ['accepted', 200],
+        ['invalid', 400],
+        ['rejected', 415],
+      ]);
+      expect(rows[0]).toMatchObject({ event: 'message', subject: m.data.id, client_ip: '127.0.0.1', format: 'seed' });
+      expect(rows[0]!.size_bytes).toBe(Buffer.byteLength(JSON.stringify(m)));
+      expect(JSON.parse(rows[0]!.raw_body!)).toEqual(m);
+      expect(rows[1]!.raw_body).toBeNull();
+      expect(JSON.parse(rows[1]!.error!).errors.body).toHaveLength(1);
+      for (const row of rows) expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+    });
+  });
+});
+
+describe.each(testDialects)('internal failures on %s', (dialect) => {
+  it('answers 500 with the seed body and no details when the database is gone', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      await t.deps.database.close();
+      const response = await t.postWebhook(message());
+      expect(response.statusCode).toBe(500);
+      expect(response.json()).toEqual({ status: 'error', message: 'Internal server error', code: 500 });
+      expect(t.published).toHaveLength(0);
+    } finally {
+      await t.app.close();
+      await t.close().catch(() => undefined);
+    }
+  });
+});
