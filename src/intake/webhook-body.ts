@@ -5,15 +5,22 @@
 import secureJson from 'secure-json-parse';
 import type { FieldErrors } from '../errors.js';
 import type { IntakeEvent } from './intake-event.js';
+import { nestsDeeperThan } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
 
 export type BodyParseResult =
   | { ok: true; format: 'seed'; event: IntakeEvent }
   | { ok: false; errors: FieldErrors; event: string | null };
 
+/** No real webhook nests anywhere near this deep; deeper bodies are refused before parsing. */
+export const MAX_JSON_DEPTH = 32;
+
 export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number): BodyParseResult {
   if (raw === undefined || raw.length === 0) {
     return { ok: false, event: null, errors: { body: ['The request body must not be empty.'] } };
+  }
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+    return { ok: false, event: null, errors: { body: [`The request body must not nest deeper than ${MAX_JSON_DEPTH} levels.`] } };
   }
   let body: unknown;
   try {

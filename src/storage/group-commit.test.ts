@@ -1,0 +1,66 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects, type TestDatabase } from '../../test/helpers/test-database.js';
+import { openDatabase, type DatabaseHandle } from './database.js';
+import { createGroupCommitter, type BatchStats } from './group-commit.js';
+import { migrateToLatest } from './migrations/index.js';
+
+describe.each(testDialects)('group commit on %s', (dialect) => {
+  let testDb: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeEach(async () => {
+    testDb = await createTestDatabase(dialect);
+    handle = openDatabase(testDb.url);
+    await migrateToLatest(handle.db);
+  });
+  afterEach(async () => {
+    await handle.close();
+    await testDb.drop();
+  });
+
+  const insertContact = (phone: string) => (trx: DatabaseHandle['db']) =>
+    trx.insertInto('contacts').values({ id: phone, phone, phone_raw: phone, name: null, avatar_url: null, info_updated_at: null, created_at: 1, updated_at: 1 }).execute();
+
+  it('commits units submitted together in one transaction, each caller answered', async () => {
+    const batches: BatchStats[] = [];
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100, onBatch: (s) => batches.push(s) });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => committer.run(insertContact(`+1555000${String(i).padStart(4, '0')}`))));
+    expect(batches.map((b) => b.size)).toEqual([50]);
+    const { count } = await handle.db.selectFrom('contacts').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+    expect(Number(count)).toBe(50);
+  });
+
+  it('respects the batch size limit', async () => {
+    const batches: number[] = [];
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 8, onBatch: (s) => batches.push(s.size) });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => committer.run(insertContact(`+1555100${String(i).padStart(4, '0')}`))));
+    expect(batches).toEqual([8, 8, 4]);
+  });
+
+  it('fails only the bad unit of a batch; the others commit', async () => {
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    const results = await Promise.allSettled([
+      committer.run(insertContact('+15552000001')),
+      committer.run(async (trx) => {
+        await insertContact('+15552000002')(trx);
+        throw new Error('a bug in one event');
+      }),
+      // A constraint violation: same primary key as the first unit.
+      committer.run(insertContact('+15552000001')),
+      committer.run(insertContact('+15552000003')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    const phones = await handle.db.selectFrom('contacts').select('phone').orderBy('phone').execute();
+    // The failing unit's own write was rolled back with it.
+    expect(phones.map((p) => p.phone)).toEqual(['+15552000001', '+15552000003']);
+  });
+
+  it('takes new work while a batch is being written and drains it all', async () => {
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    const first = committer.run(insertContact('+15553000001'));
+    const second = first.then(() => committer.run(insertContact('+15553000002')));
+    await committer.drain();
+    await second;
+    const phones = await handle.db.selectFrom('contacts').select('phone').execute();
+    expect(phones).toHaveLength(2);
+  });
+});
