@@ -1,0 +1,79 @@
+/**
+ * `backchat migrate` and start-up migrations, as real processes: a failed migration must exit
+ * non-zero, never start serving on a broken schema.
+ */
+import { spawnSync } from 'node:child_process';
+import pg from 'pg';
+import BetterSqlite3 from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/test-database.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+function run(entry: string, args: string[], databaseUrl: string) {
+  return spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
+/** Creates a table that the first migration also creates, so that it fails. */
+async function sabotage(database: TestDatabase): Promise<void> {
+  if (database.url.startsWith('sqlite:')) {
+    const db = new BetterSqlite3(database.url.slice('sqlite:'.length));
+    db.exec('CREATE TABLE contacts (x TEXT)');
+    db.close();
+    return;
+  }
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  await client.query('CREATE TABLE contacts (x TEXT)');
+  await client.end();
+}
+
+describe.each(testDialects)('backchat migrate on %s', (dialect) => {
+  it('applies the migrations once, then reports nothing to do', async () => {
+    const database = await createTestDatabase(dialect);
+    try {
+      const first = run('src/cli/backchat.ts', ['migrate'], database.url);
+      expect(first.stderr).toBe('');
+      expect(first.status).toBe(0);
+      expect(first.stdout).toContain('Applied: 0001-initial');
+      const second = run('src/cli/backchat.ts', ['migrate'], database.url);
+      expect(second.status).toBe(0);
+      expect(second.stdout).toContain('Nothing to migrate');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('exits non-zero when a migration fails, from the CLI and at start-up', async () => {
+    const database = await createTestDatabase(dialect);
+    try {
+      await sabotage(database);
+      const cli = run('src/cli/backchat.ts', ['migrate'], database.url);
+      expect(cli.status).toBe(1);
+      expect(cli.stderr).toMatch(/Migration "0001-initial" failed/);
+      const server = run('src/main.ts', [], database.url);
+      expect(server.status).toBe(1);
+      expect(server.stderr).toMatch(/failed to start.*0001-initial/s);
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('refuses an invalid configuration with every problem listed', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: 'x', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://nope' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/PORT/);
+    expect(result.stderr).toMatch(/LOG_LEVEL/);
+    expect(result.stderr).toMatch(/DATABASE_URL/);
+  });
+});
