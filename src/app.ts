@@ -10,7 +10,7 @@ import type { IntakeService } from './intake/intake.service.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
 
 export interface AppDependencies {
-  config: Pick<Config, 'webhookBodyLimit'>;
+  config: Pick<Config, 'webhookBodyLimit' | 'webhookIpAllowlist' | 'webhookIpAllowlistMode' | 'trustProxy'>;
   intake: IntakeService;
 }
 
@@ -30,6 +30,9 @@ export async function buildApp(
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the
+    // client); never `true`, which would let anyone claim an allowlisted address.
+    trustProxy: deps.config.trustProxy.length > 0 ? [...deps.config.trustProxy] : false,
   });
 
   let closing = false;
@@ -74,6 +77,11 @@ export async function buildApp(
     return handleError(new AppError('not_found', 404, `Route ${request.method} ${path} not found`), request, reply);
   });
 
-  await app.register(webhookRoutes, { intake: deps.intake, bodyLimit: deps.config.webhookBodyLimit });
+  await app.register(webhookRoutes, {
+    intake: deps.intake,
+    bodyLimit: deps.config.webhookBodyLimit,
+    ipAllowlist: deps.config.webhookIpAllowlist,
+    ipAllowlistMode: deps.config.webhookIpAllowlistMode,
+  });
   return app;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
   it('needs nothing: the defaults run backchat on SQLite at port 3000', () => {
@@ -10,6 +10,13 @@ describe('loadConfig', () => {
       logLevel: 'info',
       webhookBodyLimit: 262144,
       commitBatchMax: 256,
+      webhookMaxJsonDepth: 32,
+      webhookSecrets: [],
+      webhookTokens: [],
+      webhookRequireSignature: false,
+      webhookIpAllowlist: [],
+      webhookIpAllowlistMode: 'off',
+      trustProxy: [],
     });
   });
 
@@ -24,6 +31,56 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', databaseUrl: 'postgres://u@db:5432/backchat', logLevel: 'debug', webhookBodyLimit: 1024, commitBatchMax: 10 });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads the webhook security settings', () => {
+    const secret = 'a'.repeat(32);
+    const config = loadConfig({
+      WEBHOOK_SECRETS: `${secret}1, ${secret}2`,
+      WEBHOOK_TOKENS: `${secret}3`,
+      WEBHOOK_REQUIRE_SIGNATURE: 'true',
+      WEBHOOK_IP_ALLOWLIST: '203.0.113.0/24, 2001:db8::/32, 198.51.100.7',
+      TRUST_PROXY: '10.0.0.1,10.1.0.0/16',
+      WEBHOOK_MAX_JSON_DEPTH: '16',
+    });
+    expect(config).toMatchObject({
+      webhookSecrets: [`${secret}1`, `${secret}2`],
+      webhookTokens: [`${secret}3`],
+      webhookRequireSignature: true,
+      webhookIpAllowlist: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7'],
+      // An allowlist is enforced unless told otherwise.
+      webhookIpAllowlistMode: 'enforce',
+      trustProxy: ['10.0.0.1', '10.1.0.0/16'],
+      webhookMaxJsonDepth: 16,
+    });
+  });
+
+  it('refuses short secrets and tokens, bad addresses and inconsistent switches, all at once', () => {
+    try {
+      loadConfig({
+        WEBHOOK_SECRETS: 'short',
+        WEBHOOK_TOKENS: 'also-short',
+        WEBHOOK_IP_ALLOWLIST_MODE: 'report',
+        TRUST_PROXY: '10.0.0.0/33,proxy.local',
+        WEBHOOK_REQUIRE_SIGNATURE: 'maybe',
+      });
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/WEBHOOK_SECRETS: entry 1 is 5 characters long; use at least 32/);
+      expect(problems).toMatch(/WEBHOOK_TOKENS: entry 1 is 10 characters/);
+      expect(problems).toMatch(/WEBHOOK_IP_ALLOWLIST_MODE=report needs addresses/);
+      expect(problems).toMatch(/TRUST_PROXY: "10.0.0.0\/33"/);
+      expect(problems).toMatch(/TRUST_PROXY: "proxy.local"/);
+      expect(problems).toMatch(/WEBHOOK_REQUIRE_SIGNATURE must be true or false/);
+      // The secret itself never appears in the message.
+      expect(problems).not.toContain('short,');
+    }
+  });
+
+  it('warns about an open webhook, and not once it is protected', () => {
+    expect(configurationWarnings(loadConfig({}))).toEqual([expect.stringMatching(/webhook endpoint is open/)]);
+    expect(configurationWarnings(loadConfig({ WEBHOOK_TOKENS: 't'.repeat(40) }))).toEqual([]);
   });
 
   it('accepts sqlite::memory:', () => {

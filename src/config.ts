@@ -3,6 +3,8 @@
  * at once, so that an operator fixes a broken deployment in one pass instead of one per restart.
  */
 
+import ipaddr from 'ipaddr.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -18,7 +20,26 @@ export interface Config {
   readonly webhookBodyLimit: number;
   /** Most events committed together in one transaction by the group committer. */
   readonly commitBatchMax: number;
+  /** Deepest JSON nesting accepted in a webhook body; deeper gets 400. */
+  readonly webhookMaxJsonDepth: number;
+  /** HMAC secrets for webhook signatures; the first is current, the others are still accepted during rotation. */
+  readonly webhookSecrets: readonly string[];
+  /** Tokens accepted as `Authorization: Bearer …` or `?token=…` from senders that cannot sign. */
+  readonly webhookTokens: readonly string[];
+  /** Refuse unsigned webhooks even when a token matches. */
+  readonly webhookRequireSignature: boolean;
+  /** IPs and CIDR ranges allowed to post webhooks. */
+  readonly webhookIpAllowlist: readonly string[];
+  /** `enforce` answers 403 outside the allowlist, `report` only records it, `off` ignores the list. */
+  readonly webhookIpAllowlistMode: IpAllowlistMode;
+  /** Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed. */
+  readonly trustProxy: readonly string[];
 }
+
+export type IpAllowlistMode = 'enforce' | 'report' | 'off';
+
+/** Secrets and tokens shorter than this are guessable; refuse them at start. */
+export const MIN_SECRET_LENGTH = 32;
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -49,6 +70,52 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const webhookBodyLimit = integer('WEBHOOK_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024);
   const commitBatchMax = integer('COMMIT_BATCH_MAX', 256, 1, 10_000);
 
+  const webhookMaxJsonDepth = integer('WEBHOOK_MAX_JSON_DEPTH', 32, 2, 256);
+
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+  const secrets = (name: string): string[] => {
+    const values = list(name);
+    values.forEach((value, i) => {
+      if (value.length < MIN_SECRET_LENGTH) {
+        problems.push(`${name}: entry ${i + 1} is ${value.length} characters long; use at least ${MIN_SECRET_LENGTH} random characters`);
+      }
+    });
+    return values;
+  };
+  const webhookSecrets = secrets('WEBHOOK_SECRETS');
+  const webhookTokens = secrets('WEBHOOK_TOKENS');
+
+  const boolean = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name} must be true or false, got "${env[name]}"`);
+    return fallback;
+  };
+  const webhookRequireSignature = boolean('WEBHOOK_REQUIRE_SIGNATURE', false);
+  if (webhookRequireSignature && webhookSecrets.length === 0) {
+    problems.push('WEBHOOK_REQUIRE_SIGNATURE=true needs at least one secret in WEBHOOK_SECRETS');
+  }
+
+  const addresses = (name: string): string[] => {
+    const values = list(name);
+    for (const value of values) if (!isAddressOrRange(value)) problems.push(`${name}: "${value}" is not an IP address or CIDR range`);
+    return values;
+  };
+  const webhookIpAllowlist = addresses('WEBHOOK_IP_ALLOWLIST');
+  const trustProxy = addresses('TRUST_PROXY');
+  const modeRaw = env.WEBHOOK_IP_ALLOWLIST_MODE?.trim().toLowerCase() || (webhookIpAllowlist.length > 0 ? 'enforce' : 'off');
+  if (!['enforce', 'report', 'off'].includes(modeRaw)) {
+    problems.push(`WEBHOOK_IP_ALLOWLIST_MODE must be enforce, report or off, got "${env.WEBHOOK_IP_ALLOWLIST_MODE}"`);
+  } else if (modeRaw !== 'off' && webhookIpAllowlist.length === 0) {
+    problems.push(`WEBHOOK_IP_ALLOWLIST_MODE=${modeRaw} needs addresses in WEBHOOK_IP_ALLOWLIST`);
+  }
+
   const databaseUrl = env.DATABASE_URL?.trim() || 'sqlite:./data/backchat.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
     problems.push(
@@ -70,5 +137,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevelRaw as LogLevel,
     webhookBodyLimit,
     commitBatchMax,
+    webhookMaxJsonDepth,
+    webhookSecrets: Object.freeze(webhookSecrets),
+    webhookTokens: Object.freeze(webhookTokens),
+    webhookRequireSignature,
+    webhookIpAllowlist: Object.freeze(webhookIpAllowlist),
+    webhookIpAllowlistMode: modeRaw as IpAllowlistMode,
+    trustProxy: Object.freeze(trustProxy),
   });
+}
+
+function isAddressOrRange(value: string): boolean {
+  try {
+    if (value.includes('/')) ipaddr.parseCIDR(value);
+    else ipaddr.parse(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Configuration that works but that an operator should know about (shown at start and in health). */
+export function configurationWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.webhookSecrets.length === 0 && config.webhookTokens.length === 0) {
+    warnings.push(
+      'The webhook endpoint is open: anyone who knows its URL can post events. Set WEBHOOK_SECRETS or WEBHOOK_TOKENS (see docs/SECURITY.md).',
+    );
+  }
+  if (config.webhookIpAllowlistMode === 'report') {
+    warnings.push('WEBHOOK_IP_ALLOWLIST_MODE=report: requests from outside the allowlist are accepted and only recorded.');
+  }
+  return warnings;
 }

@@ -5,6 +5,7 @@
 import type { Config } from './config.js';
 import { createInProcessBus, type EventBus } from './events/in-process-bus.js';
 import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
+import { createWebhookAuthenticator } from './intake/webhook-auth.js';
 import { openDatabase, type DatabaseHandle } from './storage/database.js';
 import { createGroupCommitter, type GroupCommitter } from './storage/group-commit.js';
 import { migrateToLatest } from './storage/migrations/index.js';
@@ -25,7 +26,7 @@ export interface DependencyLogger extends IntakeLogger {
 
 /** Opens the store, applies pending migrations and builds the services. */
 export async function openDependencies(
-  config: Pick<Config, 'databaseUrl' | 'commitBatchMax'>,
+  config: Config,
   logger: DependencyLogger,
   options: { now?: () => number } = {},
 ): Promise<Dependencies> {
@@ -38,7 +39,19 @@ export async function openDependencies(
   }
   const committer = createGroupCommitter(database.db, { maxBatchSize: config.commitBatchMax });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
-  const intake = createIntakeService({ committer, bus, logger, ...(options.now && { now: options.now }) });
+  const authenticator = createWebhookAuthenticator({
+    secrets: config.webhookSecrets,
+    tokens: config.webhookTokens,
+    requireSignature: config.webhookRequireSignature,
+  });
+  const intake = createIntakeService({
+    committer,
+    bus,
+    logger,
+    authenticator,
+    maxJsonDepth: config.webhookMaxJsonDepth,
+    ...(options.now && { now: options.now }),
+  });
   return {
     database,
     committer,

@@ -9,6 +9,8 @@ export type FieldErrors = Record<string, string[]>;
 
 export type ErrorCode =
   | 'invalid_webhook_data'
+  | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'

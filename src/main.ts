@@ -4,7 +4,7 @@
  */
 import { pino } from 'pino';
 import { buildApp, LOG_REDACTIONS } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 import { openDependencies } from './dependencies.js';
 
 async function main(): Promise<void> {
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   }
 
   const logger = pino({ level: config.logLevel, redact: LOG_REDACTIONS });
+  for (const warning of configurationWarnings(config)) logger.warn(warning);
   const deps = await openDependencies(config, logger);
   const app = await buildApp({ config, intake: deps.intake }, logger);
 

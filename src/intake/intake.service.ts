@@ -14,6 +14,7 @@ import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
 import { subjectOf, type IntakeEvent } from './intake-event.js';
+import type { WebhookAuthenticator } from './webhook-auth.js';
 import { parseWebhookBody } from './webhook-body.js';
 
 /** What the HTTP layer knows about a webhook request. */
@@ -27,10 +28,17 @@ export interface WebhookRequest {
   receivedAt: number;
   /** Milliseconds since the request arrived. */
   elapsedMs: () => number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The `token` query parameter, for senders that can only put a secret in the URL. */
+  queryToken: string | undefined;
+  /** Inside the IP allowlist; null when no allowlist is set. */
+  ipAllowed: boolean | null;
 }
 
 export interface IntakeResult {
   entry: WebhookLogEntry;
+  /** Set for a 401: why the sender was not believed. */
+  unauthorized?: string;
   /** Set for a 400. */
   fieldErrors?: FieldErrors;
   /** Set for a 500: the error that stopped processing (details for the log, never for the client). */
@@ -53,6 +61,8 @@ export function createIntakeService(deps: {
   committer: GroupCommitter<Database>;
   bus: EventBus;
   logger: IntakeLogger;
+  authenticator: WebhookAuthenticator;
+  maxJsonDepth: number;
   now?: () => number;
 }): IntakeService {
   const now = deps.now ?? Date.now;
@@ -68,6 +78,9 @@ export function createIntakeService(deps: {
     subject: null,
     error: null,
     rawBody: null,
+    authScheme: null,
+    authKey: null,
+    ipAllowed: request.ipAllowed,
   });
 
   /** Log entries of refused requests are worth keeping but never worth failing a response for. */
@@ -79,12 +92,44 @@ export function createIntakeService(deps: {
     }
   };
 
+  const recordRejection = async (request: WebhookRequest, httpStatus: number, message: string): Promise<WebhookLogEntry> => {
+    const entry: WebhookLogEntry = {
+      ...baseEntry(request),
+      outcome: 'rejected',
+      httpStatus,
+      durationMs: request.elapsedMs(),
+      error: { message },
+    };
+    await recordSafely(entry);
+    return entry;
+  };
+
   return {
+    recordRejection,
     async receive(request) {
-      const parsed = parseWebhookBody(request.rawBody, request.receivedAt);
+      const rawBytes = request.rawBody ?? Buffer.alloc(0);
+      const auth = deps.authenticator.authenticate({
+        rawBody: rawBytes,
+        headers: request.headers,
+        queryToken: request.queryToken,
+        now: now(),
+      });
+      if (!auth.ok) {
+        const entry = await recordRejection(request, 401, auth.reason);
+        return { entry, unauthorized: auth.reason };
+      }
+      const authenticated = { authScheme: auth.scheme, authKey: auth.keyId };
+
+      const parsed = parseWebhookBody(request.rawBody, request.receivedAt, deps.maxJsonDepth);
+      const signatureProblem = parsed.ok ? deps.authenticator.checkBodySignature(auth, parsed.signature) : null;
+      if (signatureProblem) {
+        const entry = await recordRejection(request, 401, signatureProblem);
+        return { entry, unauthorized: signatureProblem };
+      }
       if (!parsed.ok) {
         const entry: WebhookLogEntry = {
           ...baseEntry(request),
+          ...authenticated,
           event: parsed.event,
           outcome: 'invalid',
           httpStatus: 400,
@@ -96,7 +141,7 @@ export function createIntakeService(deps: {
       }
 
       const rawBody = request.rawBody!.toString('utf8');
-      const described = { ...baseEntry(request), format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
+      const described = { ...baseEntry(request), ...authenticated, format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
       try {
         const { change, entry } = await deps.committer.run(async (trx) => {
           const change = await applyEvent(trx, parsed.event, now());
@@ -125,19 +170,7 @@ export function createIntakeService(deps: {
         await recordSafely(entry);
         return { entry, failure };
       }
-    },
-
-    async recordRejection(request, httpStatus, message) {
-      const entry: WebhookLogEntry = {
-        ...baseEntry(request),
-        outcome: 'rejected',
-        httpStatus,
-        durationMs: request.elapsedMs(),
-        error: { message },
-      };
-      await recordSafely(entry);
-      return entry;
-    },
+    }
   };
 }
 

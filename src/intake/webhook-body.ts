@@ -9,18 +9,22 @@ import { nestsDeeperThan } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
 
 export type BodyParseResult =
-  | { ok: true; format: 'seed'; event: IntakeEvent }
+  | {
+      ok: true;
+      format: 'seed';
+      event: IntakeEvent;
+      /** The body's top-level `signature` member, if any, for the authenticator to cross-check. */
+      signature: unknown;
+    }
   | { ok: false; errors: FieldErrors; event: string | null };
 
-/** No real webhook nests anywhere near this deep; deeper bodies are refused before parsing. */
-export const MAX_JSON_DEPTH = 32;
-
-export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number): BodyParseResult {
+/** `maxDepth`: no real webhook nests anywhere near 32 levels; deeper bodies are refused before parsing. */
+export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, maxDepth: number): BodyParseResult {
   if (raw === undefined || raw.length === 0) {
     return { ok: false, event: null, errors: { body: ['The request body must not be empty.'] } };
   }
-  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
-    return { ok: false, event: null, errors: { body: [`The request body must not nest deeper than ${MAX_JSON_DEPTH} levels.`] } };
+  if (nestsDeeperThan(raw, maxDepth)) {
+    return { ok: false, event: null, errors: { body: [`The request body must not nest deeper than ${maxDepth} levels.`] } };
   }
   let body: unknown;
   try {
@@ -47,5 +51,5 @@ export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number): B
   const eventName = typeof record.event === 'string' ? record.event.slice(0, 64) : null;
   const seed = parseSeedBody(record, receivedAt);
   if (!seed.ok) return { ok: false, event: eventName, errors: seed.errors };
-  return { ok: true, format: 'seed', event: seed.event };
+  return { ok: true, format: 'seed', event: seed.event, signature: record.signature };
 }

@@ -1,17 +1,22 @@
 /**
- * `GET|POST /api/webhooks/wazzup24`. This plugin reads the body as raw bytes (its own content-type
- * parser, JSON only), hands them to the intake, and answers with the seed's bodies.
+ * `GET|POST /api/webhooks/wazzup24`. This plugin checks the client address against the allowlist
+ * before the body is read, reads the body as raw bytes (its own content-type parser, JSON only),
+ * hands them to the intake, and answers with the seed's bodies.
  */
-import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
-import { invalidWebhookData } from '../errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IpAllowlistMode } from '../config.js';
+import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
+import { AppError, invalidWebhookData } from '../errors.js';
 import { handleError, toErrorReply } from '../http/error-envelope.js';
 import type { IntakeService, WebhookRequest } from './intake.service.js';
-import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
+import { createIpAllowlist } from './ip-allowlist.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set once the webhook request is recorded; the request log line reads it. */
     webhookLogEntry: WebhookLogEntry | null;
+    /** Inside the IP allowlist; null when no allowlist is set. */
+    webhookIpAllowed: boolean | null;
   }
 }
 
@@ -20,11 +25,15 @@ export const WEBHOOK_PATH = '/api/webhooks/wazzup24';
 export interface WebhookRoutesOptions {
   intake: IntakeService;
   bodyLimit: number;
+  ipAllowlist: readonly string[];
+  ipAllowlistMode: IpAllowlistMode;
 }
 
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { intake } = options;
+  const allowlist = options.ipAllowlistMode === 'off' ? null : createIpAllowlist(options.ipAllowlist);
   app.decorateRequest('webhookLogEntry', null);
+  app.decorateRequest('webhookIpAllowed', null);
 
   // Only JSON, kept as bytes: `application/json` with any parameters, including Wazzup24's
   // malformed `charset-utf-8`. Anything else is a 415 from Fastify.
@@ -34,7 +43,8 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   );
 
   app.setErrorHandler(async (error, request, reply) => {
-    // Errors raised before the handler ran (body too large, wrong content type) are recorded here.
+    // Errors raised before the handler ran (address refused, body too large, wrong content type)
+    // are recorded here; the handler records its own.
     const { statusCode, body } = toErrorReply(error);
     if (request.webhookLogEntry === null && statusCode < 500) {
       request.webhookLogEntry = await intake.recordRejection(describe(request, reply), statusCode, body.message);
@@ -42,19 +52,38 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     return handleError(error, request, reply);
   });
 
+  // The availability check stays open to every address: Wazzup24 probes it when the URL is set.
   app.get(WEBHOOK_PATH, async () => ({ status: 'ok', message: 'Webhook endpoint is available' }));
 
-  app.post(WEBHOOK_PATH, { bodyLimit: options.bodyLimit }, async (request, reply) => {
-    const result = await intake.receive(describe(request, reply));
-    request.webhookLogEntry = result.entry;
-    if (result.fieldErrors) throw invalidWebhookData(result.fieldErrors);
-    if (result.failure !== undefined) throw result.failure;
-    return { status: 'success', message: 'Webhook processed successfully' };
-  });
+  app.post(
+    WEBHOOK_PATH,
+    {
+      bodyLimit: options.bodyLimit,
+      // Before the body is read: a refused address costs no parsing at all.
+      onRequest: async (request) => {
+        if (!allowlist) return;
+        request.webhookIpAllowed = allowlist.contains(request.ip);
+        if (request.webhookIpAllowed) return;
+        if (options.ipAllowlistMode === 'enforce') {
+          throw new AppError('forbidden', 403, 'This address is not allowed to post webhooks');
+        }
+        request.log.warn({ ip: request.ip }, 'webhook from outside the IP allowlist (report mode: accepted)');
+      },
+    },
+    async (request, reply) => {
+      const result = await intake.receive(describe(request, reply));
+      request.webhookLogEntry = result.entry;
+      if (result.unauthorized) throw new AppError('unauthorized', 401, result.unauthorized);
+      if (result.fieldErrors) throw invalidWebhookData(result.fieldErrors);
+      if (result.failure !== undefined) throw result.failure;
+      return { status: 'success', message: 'Webhook processed successfully' };
+    },
+  );
 }
 
 function describe(request: FastifyRequest, reply: FastifyReply): WebhookRequest {
   const rawBody = Buffer.isBuffer(request.body) ? request.body : undefined;
+  const query = request.query as Record<string, unknown> | undefined;
   return {
     rawBody,
     sizeBytes: rawBody?.length ?? (Number(request.headers['content-length']) || 0),
@@ -62,5 +91,8 @@ function describe(request: FastifyRequest, reply: FastifyReply): WebhookRequest 
     userAgent: request.headers['user-agent'] ?? null,
     receivedAt: Math.round(Date.now() - reply.elapsedTime),
     elapsedMs: () => reply.elapsedTime,
+    headers: request.headers,
+    queryToken: typeof query?.token === 'string' ? query.token : undefined,
+    ipAllowed: request.webhookIpAllowed,
   };
 }

@@ -86,6 +86,11 @@ export interface WebhookEventsTable {
   duration_ms: number;
   error: string | null;
   raw_body: string | null;
+  auth_scheme: string | null;
+  /** Which secret or token matched (`secret-1`, `token-2`), never the secret itself. */
+  auth_key: string | null;
+  /** 1 inside the IP allowlist, 0 outside (report mode), null without an allowlist. */
+  ip_allowed: number | null;
 }
 
 export interface Database {

@@ -17,6 +17,8 @@ const SENDERS = 32;
 const CHATS = 300;
 /** Every Nth message of a sender is preceded by a status for it (status before message). */
 const STATUS_FIRST_EVERY = 5;
+/** Start, load, SIGKILL this many times before the final restart (each kill is a new chance to lose data). */
+const KILL_ROUNDS = 3;
 /** The kill comes once both hold: this many 200s, and this much time under load. */
 const MIN_ACKED_BEFORE_KILL = 300;
 const MIN_LOAD_MS = 1_200;
@@ -85,33 +87,51 @@ interface LoadResult {
   ackedMessages: Set<string>;
   /** Message ids whose status (sent before the message) got a 200. */
   ackedStatuses: Set<string>;
-  /** Every message id sent, acked or not. */
-  sentMessages: Set<string>;
+  /** Every message sent, acked or not, by id: the body exactly as sent. */
+  sentMessages: Map<string, unknown>;
+  /** Every status sent, by message id. */
+  sentStatuses: Map<string, unknown>;
   /** Non-200 HTTP answers: there must be none. */
   httpErrors: { status: number; body: string }[];
   /** Connection errors: the requests the kill cut off. */
   connectionErrors: string[];
   ackedAtKill: number;
+  /** Requests sent and not yet answered when the signal went out. */
   inFlightAtKill: number;
-  msFromLastAckToKill: number;
   loadMs: number;
   /** 200s that arrived after the signal was sent (already on their way). */
   ackedAfterKill: number;
   exit: ProcessExit;
 }
 
-/** Sends load to `server` and SIGKILLs it mid-stream; resolves once every sender has stopped. */
+/**
+ * Sends load to `server` and SIGKILLs it mid-stream; resolves once every sender has stopped.
+ *
+ * The signal goes out the moment a 200 arrives once enough are in: if the server answered before
+ * committing, that is when it would most likely still be holding uncommitted acknowledged work.
+ */
 async function loadAndKill(server: ServerProcess, dialect: string): Promise<LoadResult> {
   const ackedMessages = new Set<string>();
   const ackedStatuses = new Set<string>();
-  const sentMessages = new Set<string>();
+  const sentMessages = new Map<string, unknown>();
+  const sentStatuses = new Map<string, unknown>();
   const httpErrors: LoadResult['httpErrors'] = [];
   const connectionErrors: string[] = [];
   let inFlight = 0;
-  let stopping = false;
-  let killed = false;
   let ackedAfterKill = 0;
-  let lastAckAt = 0;
+  const started = performance.now();
+  let kill: { at: number; acked: number; inFlight: number; exit: Promise<ProcessExit> } | undefined;
+
+  const acked = () => ackedMessages.size + ackedStatuses.size;
+  /** Sends SIGKILL now; `answered` tells whether the caller's own request has just been answered. */
+  const killNow = (answered: boolean) => {
+    kill ??= {
+      at: performance.now(),
+      acked: acked(),
+      inFlight: inFlight - (answered ? 1 : 0),
+      exit: server.stop('SIGKILL'),
+    };
+  };
 
   const send = async (body: unknown, onAck: () => void): Promise<boolean> => {
     inFlight += 1;
@@ -119,9 +139,9 @@ async function loadAndKill(server: ServerProcess, dialect: string): Promise<Load
       const outcome = await post(server.webhookUrl, body);
       if (outcome.kind === 'acked') {
         onAck();
-        lastAckAt = performance.now();
-        if (killed) ackedAfterKill += 1;
-        return true;
+        if (kill) ackedAfterKill += 1;
+        else if (acked() >= MIN_ACKED_BEFORE_KILL && performance.now() - started >= MIN_LOAD_MS) killNow(true);
+        return kill === undefined;
       }
       if (outcome.kind === 'http') httpErrors.push({ status: outcome.status, body: outcome.body });
       else connectionErrors.push(outcome.error);
@@ -132,48 +152,60 @@ async function loadAndKill(server: ServerProcess, dialect: string): Promise<Load
   };
 
   const sender = async (s: number) => {
-    for (let seq = 0; !stopping; seq++) {
+    for (let seq = 0; kill === undefined; seq++) {
       const id = `dur-${dialect}-${s}-${seq}`;
       const chat = (s * 7919 + seq * 31) % CHATS;
       if (seq % STATUS_FIRST_EVERY === 0) {
-        if (!(await send(statusBody(id, seq), () => ackedStatuses.add(id)))) return;
-        if (stopping) return;
+        const status = statusBody(id, seq);
+        sentStatuses.set(id, status);
+        if (!(await send(status, () => ackedStatuses.add(id)))) return;
       }
-      sentMessages.add(id);
-      if (!(await send(messageBody(id, chat, seq), () => ackedMessages.add(id)))) return;
+      const message = messageBody(id, chat, seq);
+      sentMessages.set(id, message);
+      if (!(await send(message, () => ackedMessages.add(id)))) return;
     }
   };
 
-  const started = performance.now();
   const senders = Promise.all(Array.from({ length: SENDERS }, (_, s) => sender(s)));
 
-  // Watch the load; kill once enough has been acknowledged.
-  const acked = () => ackedMessages.size + ackedStatuses.size;
-  while (acked() < MIN_ACKED_BEFORE_KILL || performance.now() - started < MIN_LOAD_MS) {
-    if (!server.isRunning()) throw new Error(`backchat died under load:\n${server.output()}`);
-    if (httpErrors.length > 0 || connectionErrors.length > 0 || performance.now() - started > LOAD_DEADLINE_MS) break;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  // Stop early (and fail the checks) if the server dies, errs or is too slow.
+  while (kill === undefined) {
+    const failed = !server.isRunning() || httpErrors.length > 0 || connectionErrors.length > 0;
+    if (failed || performance.now() - started > LOAD_DEADLINE_MS) killNow(false);
+    else await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  const killAt = performance.now();
-  const ackedAtKill = acked();
-  const inFlightAtKill = inFlight;
-  stopping = true;
-  killed = true;
-  const exit = await server.stop('SIGKILL');
+  const exit = await kill.exit;
   await senders;
 
   return {
     ackedMessages,
     ackedStatuses,
     sentMessages,
+    sentStatuses,
     httpErrors,
     connectionErrors,
-    ackedAtKill,
-    inFlightAtKill,
-    msFromLastAckToKill: killAt - lastAckAt,
-    loadMs: killAt - started,
+    ackedAtKill: kill.acked,
+    inFlightAtKill: kill.inFlight,
+    loadMs: kill.at - started,
     ackedAfterKill,
     exit,
+  };
+}
+
+/** Everything sent and acknowledged over every round. */
+interface Acknowledged {
+  ackedMessages: Set<string>;
+  ackedStatuses: Set<string>;
+  sentMessages: Map<string, unknown>;
+  sentStatuses: Map<string, unknown>;
+}
+
+function mergeRounds(rounds: readonly LoadResult[]): Acknowledged {
+  return {
+    ackedMessages: new Set(rounds.flatMap((r) => [...r.ackedMessages])),
+    ackedStatuses: new Set(rounds.flatMap((r) => [...r.ackedStatuses])),
+    sentMessages: new Map(rounds.flatMap((r) => [...r.sentMessages])),
+    sentStatuses: new Map(rounds.flatMap((r) => [...r.sentStatuses])),
   };
 }
 
@@ -187,7 +219,7 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
   let database: TestDatabase;
   let store: DatabaseHandle | undefined;
   const servers: ServerProcess[] = [];
-  let load: LoadResult | undefined;
+  let load: Acknowledged | undefined;
   let restarted: ServerProcess | undefined;
 
   beforeAll(async () => {
@@ -204,22 +236,26 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
     messages: await db.selectFrom('messages').select(['external_id', 'chat_id', 'status']).execute(),
     statuses: await db.selectFrom('message_statuses').select(['message_external_id', 'status']).execute(),
     log: await db.selectFrom('webhook_events').select(['event', 'subject', 'outcome', 'http_status']).execute(),
-    chats: await db.selectFrom('chats').select(['id', 'external_id', 'unread_count']).execute(),
+    chats: await db.selectFrom('chats').select(['id', 'external_id', 'unread_count']).orderBy('id').execute(),
   });
 
-  it('keeps every acknowledged event after a SIGKILL mid-stream', { timeout: 60_000 }, async () => {
-    const first = await startServer({ databaseUrl: database.url });
-    servers.push(first);
-    load = await loadAndKill(first, dialect);
+  it(`keeps every acknowledged event across ${KILL_ROUNDS} SIGKILLs mid-stream`, { timeout: 60_000 }, async () => {
+    const rounds: LoadResult[] = [];
+    for (let round = 1; round <= KILL_ROUNDS; round++) {
+      const server = await startServer({ databaseUrl: database.url });
+      servers.push(server);
+      const result = await loadAndKill(server, `${dialect}-r${round}`);
+      rounds.push(result);
 
-    // The kill really happened, mid-stream, after enough acknowledgements.
-    expect(load.httpErrors, 'non-200 answers under load').toEqual([]);
-    expect(load.exit.signal, 'the server must have died of the SIGKILL').toBe('SIGKILL');
-    expect(load.ackedAtKill).toBeGreaterThanOrEqual(MIN_ACKED_BEFORE_KILL);
-    expect(load.inFlightAtKill, 'requests in flight at the kill').toBeGreaterThan(0);
-    expect(load.connectionErrors.length, 'requests cut off by the kill').toBeGreaterThan(0);
-    expect(load.msFromLastAckToKill, 'the server was still answering right before the kill').toBeLessThan(250);
-    expect(load.ackedStatuses.size, 'statuses sent before their message were acked').toBeGreaterThan(0);
+      // The kill really happened, mid-stream, after enough acknowledgements.
+      expect(result.httpErrors, `round ${round}: non-200 answers under load`).toEqual([]);
+      expect(result.exit.signal, `round ${round}: the server must die of the SIGKILL:\n${server.output()}`).toBe('SIGKILL');
+      expect(result.ackedAtKill, `round ${round}: 200s before the kill`).toBeGreaterThanOrEqual(MIN_ACKED_BEFORE_KILL);
+      expect(result.inFlightAtKill, `round ${round}: requests in flight at the kill`).toBeGreaterThan(0);
+      expect(result.ackedStatuses.size, `round ${round}: statuses sent before their message were acked`).toBeGreaterThan(0);
+    }
+    expect(rounds.reduce((n, r) => n + r.connectionErrors.length, 0), 'requests cut off by the kills').toBeGreaterThan(0);
+    load = mergeRounds(rounds);
 
     restarted = await startServer({ databaseUrl: database.url });
     servers.push(restarted);
@@ -255,11 +291,13 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
     const inconsistent = chats.filter((c) => c.unread_count !== (perChat.get(c.id) ?? 0));
     expect(inconsistent, 'chats whose unread_count differs from their stored messages').toEqual([]);
 
+    const summary = rounds.map(
+      (r, i) =>
+        `  round ${i + 1}: ${r.loadMs.toFixed(0)} ms of load, ${r.ackedMessages.size} messages + ${r.ackedStatuses.size} statuses acked ` +
+        `(${r.ackedAtKill} at the kill, ${r.ackedAfterKill} after it), ${r.inFlightAtKill} in flight at the kill, ${r.connectionErrors.length} cut off`,
+    );
     console.info(
-      `[durability/${dialect}] ${load.loadMs.toFixed(0)} ms of load; acked ${load.ackedMessages.size} messages + ` +
-        `${load.ackedStatuses.size} statuses (${load.ackedAtKill} at the kill, ${load.ackedAfterKill} arrived after it); ` +
-        `${load.inFlightAtKill} in flight at the kill, ${load.connectionErrors.length} cut off; ` +
-        `${messages.length - load.ackedMessages.size} stored but never acked`,
+      [`[durability/${dialect}] ${messages.length - load.ackedMessages.size} messages stored but never acked`, ...summary].join('\n'),
     );
   });
 
@@ -274,20 +312,14 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
   it('re-sending the acked events answers 200 and stores nothing twice', { timeout: 30_000 }, async () => {
     expect(restarted && load, 'needs the state of the previous tests').toBeTruthy();
     const before = await readState(store!.db);
-    const chatIndexOf = new Map(before.chats.map((c) => [c.id, Number(c.external_id.slice('dur-chat-'.length))]));
-    const chatOfMessage = new Map(before.messages.map((m) => [m.external_id, chatIndexOf.get(m.chat_id)!]));
 
     const failures: { id: string; outcome: PostOutcome }[] = [];
     const resend = async (id: string, body: unknown) => {
       const outcome = await post(restarted!.webhookUrl, body);
       if (outcome.kind !== 'acked') failures.push({ id, outcome });
     };
-    await forEachConcurrently([...load!.ackedMessages], SENDERS, (id) =>
-      resend(id, messageBody(id, chatOfMessage.get(id)!, Number(id.split('-').at(-1)))),
-    );
-    await forEachConcurrently([...load!.ackedStatuses], SENDERS, (id) =>
-      resend(id, statusBody(id, Number(id.split('-').at(-1)))),
-    );
+    await forEachConcurrently([...load!.ackedMessages], SENDERS, (id) => resend(id, load!.sentMessages.get(id)));
+    await forEachConcurrently([...load!.ackedStatuses], SENDERS, (id) => resend(id, load!.sentStatuses.get(id)));
     expect(failures, 're-sent events not answered 200').toEqual([]);
 
     const after = await readState(store!.db);

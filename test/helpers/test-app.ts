@@ -1,8 +1,9 @@
 /**
  * A whole backchat (real database, real services, real Fastify) for a test, driven with inject().
  */
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { openDependencies, type Dependencies } from '../../src/dependencies.js';
 import type { DomainEvent } from '../../src/domain/domain-events.js';
 import type { DialectName } from '../../src/storage/database.js';
@@ -20,17 +21,15 @@ export interface TestApp {
 
 export const silentLogger = { warn: () => undefined, error: () => undefined };
 
+/** `env`: configuration as environment variables, on top of the defaults and the test database. */
 export async function createTestApp(
   dialect: DialectName,
-  options: { webhookBodyLimit?: number; now?: () => number } = {},
+  options: { env?: Record<string, string>; now?: () => number; logger?: FastifyBaseLogger } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(dialect);
-  const deps = await openDependencies(
-    { databaseUrl: database.url, commitBatchMax: 256 },
-    silentLogger,
-    options.now ? { now: options.now } : {},
-  );
-  const app = await buildApp({ config: { webhookBodyLimit: options.webhookBodyLimit ?? 256 * 1024 }, intake: deps.intake });
+  const config = loadConfig({ ...options.env, DATABASE_URL: database.url });
+  const deps = await openDependencies(config, silentLogger, options.now ? { now: options.now } : {});
+  const app = await buildApp({ config, intake: deps.intake }, options.logger);
   const published: DomainEvent[] = [];
   deps.bus.onAny((event) => published.push(event));
   return {

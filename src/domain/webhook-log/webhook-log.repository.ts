@@ -18,6 +18,9 @@ export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry
       duration_ms: entry.durationMs,
       error: entry.error === null ? null : JSON.stringify(entry.error),
       raw_body: entry.rawBody,
+      auth_scheme: entry.authScheme,
+      auth_key: entry.authKey,
+      ip_allowed: entry.ipAllowed === null ? null : Number(entry.ipAllowed),
     })
     .execute();
 }

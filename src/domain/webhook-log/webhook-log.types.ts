@@ -30,4 +30,10 @@ export interface WebhookLogEntry {
   error: { message: string; errors?: Record<string, string[]> } | null;
   /** Kept for accepted and failed requests so that they can be replayed. */
   rawBody: string | null;
+  /** How the sender authenticated (`signature-header`, `bearer`, `open`, …), if it did. */
+  authScheme: string | null;
+  /** Which secret or token matched (`secret-1`, `token-2`), never the secret itself. */
+  authKey: string | null;
+  /** Inside the IP allowlist; null when no allowlist is set. */
+  ipAllowed: boolean | null;
 }

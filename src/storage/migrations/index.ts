@@ -4,9 +4,11 @@
  */
 import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './0001-initial.js';
+import * as webhookAuth from './0002-webhook-auth.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-webhook-auth': webhookAuth,
 };
 
 export class MigrationError extends Error {
