@@ -3,16 +3,16 @@
  * with inject() and main.ts decides where it listens.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { configurationWarnings, type Config } from './config.js';
+import type { Dependencies } from './dependencies.js';
 import { AppError } from './errors.js';
 import { handleError } from './http/error-envelope.js';
-import type { IntakeService } from './intake/intake.service.js';
+import { healthRoutes } from './http/health.routes.js';
+import { metricsRoutes } from './http/metrics.routes.js';
+import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
 
-export interface AppDependencies {
-  config: Pick<Config, 'webhookBodyLimit' | 'webhookIpAllowlist' | 'webhookIpAllowlistMode' | 'trustProxy'>;
-  intake: IntakeService;
-}
+export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'metrics' | 'activity'>;
 
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
@@ -20,6 +20,7 @@ export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie'
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 export async function buildApp(
+  config: Config,
   deps: AppDependencies,
   logger?: FastifyBaseLogger,
 ): Promise<FastifyInstance> {
@@ -32,7 +33,7 @@ export async function buildApp(
     requestTimeout: 30_000,
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the
     // client); never `true`, which would let anyone claim an allowlisted address.
-    trustProxy: deps.config.trustProxy.length > 0 ? [...deps.config.trustProxy] : false,
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
   });
 
   let closing = false;
@@ -79,9 +80,25 @@ export async function buildApp(
 
   await app.register(webhookRoutes, {
     intake: deps.intake,
-    bodyLimit: deps.config.webhookBodyLimit,
-    ipAllowlist: deps.config.webhookIpAllowlist,
-    ipAllowlistMode: deps.config.webhookIpAllowlistMode,
+    bodyLimit: config.webhookBodyLimit,
+    ipAllowlist: config.webhookIpAllowlist,
+    ipAllowlistMode: config.webhookIpAllowlistMode,
+    onFinished: (entry, seconds) => {
+      deps.metrics.observeWebhook(entry, seconds);
+      deps.activity.record(entry);
+    },
+    onIpAllowlistMiss: (mode) => deps.metrics.observeIpAllowlistMiss(mode),
   });
+  await app.register(healthRoutes, {
+    db: deps.database.db,
+    activity: deps.activity,
+    warnings: configurationWarnings(config),
+    isClosing: () => closing,
+  });
+  await app.register(webhookLogRoutes, { db: deps.database.db, intake: deps.intake, adminToken: config.adminToken });
+  // Served here only with a token; METRICS_PORT serves it on a listener of its own (main.ts).
+  if (config.metricsEnabled && config.metricsPort === null && config.metricsToken !== null) {
+    await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
+  }
   return app;
 }

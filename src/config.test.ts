@@ -17,6 +17,13 @@ describe('loadConfig', () => {
       webhookIpAllowlist: [],
       webhookIpAllowlistMode: 'off',
       trustProxy: [],
+      metricsEnabled: true,
+      metricsToken: null,
+      metricsPort: null,
+      metricsHost: '127.0.0.1',
+      adminToken: null,
+      webhookLogRetentionDays: 30,
+      webhookLogBodyRetentionDays: 7,
     });
   });
 
@@ -78,9 +85,28 @@ describe('loadConfig', () => {
     }
   });
 
-  it('warns about an open webhook, and not once it is protected', () => {
-    expect(configurationWarnings(loadConfig({}))).toEqual([expect.stringMatching(/webhook endpoint is open/)]);
-    expect(configurationWarnings(loadConfig({ WEBHOOK_TOKENS: 't'.repeat(40) }))).toEqual([]);
+  it('warns about an open webhook, unserved metrics and a disabled admin API, and not once they are set', () => {
+    expect(configurationWarnings(loadConfig({}))).toEqual([
+      expect.stringMatching(/webhook endpoint is open/),
+      expect.stringMatching(/Metrics are not served/),
+      expect.stringMatching(/admin API .* is disabled/),
+    ]);
+    const token = 't'.repeat(40);
+    expect(configurationWarnings(loadConfig({ WEBHOOK_TOKENS: token, METRICS_TOKEN: `m${token}`, ADMIN_TOKEN: `a${token}` }))).toEqual([]);
+  });
+
+  it('reads the monitoring settings', () => {
+    const config = loadConfig({
+      METRICS_PORT: '9464',
+      METRICS_HOST: '0.0.0.0',
+      METRICS_ENABLED: 'false',
+      ADMIN_TOKEN: 'a'.repeat(32),
+      WEBHOOK_LOG_RETENTION_DAYS: '14',
+      WEBHOOK_LOG_BODY_RETENTION_DAYS: '2',
+    });
+    expect(config).toMatchObject({ metricsPort: 9464, metricsHost: '0.0.0.0', metricsEnabled: false, adminToken: 'a'.repeat(32), webhookLogRetentionDays: 14, webhookLogBodyRetentionDays: 2 });
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(/ADMIN_TOKEN: entry 1 is 5 characters/);
+    expect(() => loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '3', WEBHOOK_LOG_BODY_RETENTION_DAYS: '5' })).toThrow(/cannot be longer/);
   });
 
   it('accepts sqlite::memory:', () => {

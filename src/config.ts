@@ -34,6 +34,19 @@ export interface Config {
   readonly webhookIpAllowlistMode: IpAllowlistMode;
   /** Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed. */
   readonly trustProxy: readonly string[];
+  /** Record Prometheus metrics at all (false only to measure their cost). */
+  readonly metricsEnabled: boolean;
+  /** Bearer token for `/metrics` on the main port; without it (and without a metrics port) metrics are not served. */
+  readonly metricsToken: string | null;
+  /** A separate port for `/metrics`, bound to `metricsHost`; null serves it on the main port (token required). */
+  readonly metricsPort: number | null;
+  readonly metricsHost: string;
+  /** Bearer token for the admin API (webhook log, replay, stats); null disables that API. */
+  readonly adminToken: string | null;
+  /** Webhook log rows older than this many days are deleted. */
+  readonly webhookLogRetentionDays: number;
+  /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
+  readonly webhookLogBodyRetentionDays: number;
 }
 
 export type IpAllowlistMode = 'enforce' | 'report' | 'off';
@@ -116,6 +129,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`WEBHOOK_IP_ALLOWLIST_MODE=${modeRaw} needs addresses in WEBHOOK_IP_ALLOWLIST`);
   }
 
+  const metricsEnabled = boolean('METRICS_ENABLED', true);
+  const single = (name: string): string | null => {
+    const [value, ...rest] = secrets(name);
+    if (rest.length > 0) problems.push(`${name} takes one token, not a list`);
+    return value ?? null;
+  };
+  const metricsToken = single('METRICS_TOKEN');
+  const adminToken = single('ADMIN_TOKEN');
+  const metricsPortRaw = integer('METRICS_PORT', -1, 0, 65535);
+  const metricsPort = metricsPortRaw === -1 ? null : metricsPortRaw;
+  if (metricsPort !== null && metricsPort === port && port !== 0) problems.push('METRICS_PORT must differ from PORT');
+  const metricsHost = env.METRICS_HOST?.trim() || '127.0.0.1';
+  const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);
+  const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', 7, 0, 3650);
+  if (webhookLogBodyRetentionDays > webhookLogRetentionDays) {
+    problems.push('WEBHOOK_LOG_BODY_RETENTION_DAYS cannot be longer than WEBHOOK_LOG_RETENTION_DAYS');
+  }
+
   const databaseUrl = env.DATABASE_URL?.trim() || 'sqlite:./data/backchat.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
     problems.push(
@@ -144,6 +175,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookIpAllowlist: Object.freeze(webhookIpAllowlist),
     webhookIpAllowlistMode: modeRaw as IpAllowlistMode,
     trustProxy: Object.freeze(trustProxy),
+    metricsEnabled,
+    metricsToken,
+    metricsPort,
+    metricsHost,
+    adminToken,
+    webhookLogRetentionDays,
+    webhookLogBodyRetentionDays,
   });
 }
 
@@ -164,6 +202,12 @@ export function configurationWarnings(config: Config): string[] {
     warnings.push(
       'The webhook endpoint is open: anyone who knows its URL can post events. Set WEBHOOK_SECRETS or WEBHOOK_TOKENS (see docs/SECURITY.md).',
     );
+  }
+  if (config.metricsEnabled && config.metricsPort === null && config.metricsToken === null) {
+    warnings.push('Metrics are not served: set METRICS_TOKEN (for /metrics on the main port) or METRICS_PORT (see docs/OPERATIONS.md).');
+  }
+  if (config.adminToken === null) {
+    warnings.push('The admin API (webhook log, replay, stats) is disabled: set ADMIN_TOKEN to use it.');
   }
   if (config.webhookIpAllowlistMode === 'report') {
     warnings.push('WEBHOOK_IP_ALLOWLIST_MODE=report: requests from outside the allowlist are accepted and only recorded.');

@@ -3,7 +3,10 @@
  * event bus and the services. Tests build the same thing on a throwaway database.
  */
 import type { Config } from './config.js';
+import { lastAcceptedWebhookAt } from './domain/webhook-log/webhook-log.repository.js';
 import { createInProcessBus, type EventBus } from './events/in-process-bus.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createWebhookActivity, type WebhookActivity } from './observability/webhook-activity.js';
 import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
 import { createWebhookAuthenticator } from './intake/webhook-auth.js';
 import { openDatabase, type DatabaseHandle } from './storage/database.js';
@@ -16,6 +19,8 @@ export interface Dependencies {
   committer: GroupCommitter<Database>;
   bus: EventBus;
   intake: IntakeService;
+  metrics: Metrics;
+  activity: WebhookActivity;
   /** Waits for queued writes, then closes the store. */
   close(): Promise<void>;
 }
@@ -37,14 +42,21 @@ export async function openDependencies(
     await database.close();
     throw error;
   }
-  const committer = createGroupCommitter(database.db, { maxBatchSize: config.commitBatchMax });
+  const metrics = createMetrics({ enabled: config.metricsEnabled });
+  const activity = createWebhookActivity(await lastAcceptedWebhookAt(database.db));
+  const committer = createGroupCommitter(database.db, {
+    maxBatchSize: config.commitBatchMax,
+    onBatch: (stats) => metrics.observeCommitBatch(stats),
+  });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
+  bus.onAny((event) => metrics.observeDomainEvent(event));
   const authenticator = createWebhookAuthenticator({
     secrets: config.webhookSecrets,
     tokens: config.webhookTokens,
     requireSignature: config.webhookRequireSignature,
   });
   const intake = createIntakeService({
+    db: database.db,
     committer,
     bus,
     logger,
@@ -57,6 +69,8 @@ export async function openDependencies(
     committer,
     bus,
     intake,
+    metrics,
+    activity,
     async close() {
       await committer.drain();
       await database.close();

@@ -2,10 +2,17 @@
  * Process entry: config → dependencies → app → listen, and a graceful shutdown that stops taking
  * requests, lets those in flight commit, then closes the store.
  */
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { buildApp, LOG_REDACTIONS } from './app.js';
 import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 import { openDependencies } from './dependencies.js';
+import { purgeExpiredWebhookLog } from './domain/webhook-log/webhook-log.service.js';
+import { handleError } from './http/error-envelope.js';
+import { metricsRoutes } from './http/metrics.routes.js';
+
+/** How often the webhook log retention runs. */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 async function main(): Promise<void> {
   let config;
@@ -22,14 +29,38 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: LOG_REDACTIONS });
   for (const warning of configurationWarnings(config)) logger.warn(warning);
   const deps = await openDependencies(config, logger);
-  const app = await buildApp({ config, intake: deps.intake }, logger);
+  const app = await buildApp(config, deps, logger);
+
+  // A listener of its own, so that operators can keep /metrics off the public port.
+  const metricsServer = config.metricsEnabled && config.metricsPort !== null ? Fastify({ logger: false }) : null;
+  if (metricsServer) {
+    metricsServer.setErrorHandler(handleError);
+    await metricsServer.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
+  }
+
+  const purge = async () => {
+    try {
+      const result = await purgeExpiredWebhookLog(
+        deps.database.db,
+        { retentionDays: config.webhookLogRetentionDays, bodyRetentionDays: config.webhookLogBodyRetentionDays },
+        Date.now(),
+      );
+      if (result.deleted + result.bodiesDropped > 0) logger.info(result, 'webhook log purged');
+    } catch (error) {
+      logger.error({ err: error }, 'webhook log purge failed');
+    }
+  };
+  const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS);
+  purgeTimer.unref();
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    clearInterval(purgeTimer);
     await app.close();
+    await metricsServer?.close();
     await deps.close();
     process.exit(0);
   };
@@ -37,7 +68,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
+  if (metricsServer) await metricsServer.listen({ port: config.metricsPort!, host: config.metricsHost });
   logger.info({ database: deps.database.dialect }, 'backchat is ready');
+  void purge();
 }
 
 main().catch((error: unknown) => {

@@ -5,9 +5,13 @@
 import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
 import type { ChangeResult } from '../domain/domain-events.js';
 import { receiveMessage, receiveStatus } from '../domain/messages/messages.service.js';
-import { insertWebhookLogEntry } from '../domain/webhook-log/webhook-log.repository.js';
+import {
+  findWebhookLogEntry,
+  insertWebhookLogEntry,
+  markWebhookLogEntryReplayed,
+} from '../domain/webhook-log/webhook-log.repository.js';
 import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
-import type { FieldErrors } from '../errors.js';
+import { AppError, type FieldErrors } from '../errors.js';
 import type { EventBus } from '../events/in-process-bus.js';
 import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
@@ -15,7 +19,7 @@ import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
 import { subjectOf, type IntakeEvent } from './intake-event.js';
 import type { WebhookAuthenticator } from './webhook-auth.js';
-import { parseWebhookBody } from './webhook-body.js';
+import { parseWebhookBody, type BodyParseResult } from './webhook-body.js';
 
 /** What the HTTP layer knows about a webhook request. */
 export interface WebhookRequest {
@@ -55,9 +59,16 @@ export interface IntakeService {
   receive(request: WebhookRequest): Promise<IntakeResult>;
   /** Records a request refused before its body was read (413, 415, …). */
   recordRejection(request: WebhookRequest, httpStatus: number, message: string): Promise<WebhookLogEntry>;
+  /**
+   * Runs a recorded request's body through the same domain code again (idempotent), records the
+   * replay as a new entry pointing at the original, and marks the original with the result.
+   * Undefined when no such entry exists.
+   */
+  replay(entryId: string): Promise<WebhookLogEntry | undefined>;
 }
 
 export function createIntakeService(deps: {
+  db: Executor;
   committer: GroupCommitter<Database>;
   bus: EventBus;
   logger: IntakeLogger;
@@ -67,7 +78,7 @@ export function createIntakeService(deps: {
 }): IntakeService {
   const now = deps.now ?? Date.now;
 
-  const baseEntry = (request: WebhookRequest) => ({
+  const baseEntry = (request: Pick<WebhookRequest, 'receivedAt' | 'clientIp' | 'userAgent' | 'sizeBytes' | 'ipAllowed'>): BaseEntry => ({
     id: newId(),
     receivedAt: request.receivedAt,
     clientIp: request.clientIp,
@@ -81,6 +92,9 @@ export function createIntakeService(deps: {
     authScheme: null,
     authKey: null,
     ipAllowed: request.ipAllowed,
+    replayOf: null,
+    replayedAt: null,
+    replayOutcome: null,
   });
 
   /** Log entries of refused requests are worth keeping but never worth failing a response for. */
@@ -104,7 +118,7 @@ export function createIntakeService(deps: {
     return entry;
   };
 
-  return {
+  const service: IntakeService = {
     recordRejection,
     async receive(request) {
       const rawBytes = request.rawBody ?? Buffer.alloc(0);
@@ -126,53 +140,84 @@ export function createIntakeService(deps: {
         const entry = await recordRejection(request, 401, signatureProblem);
         return { entry, unauthorized: signatureProblem };
       }
-      if (!parsed.ok) {
-        const entry: WebhookLogEntry = {
-          ...baseEntry(request),
-          ...authenticated,
-          event: parsed.event,
-          outcome: 'invalid',
-          httpStatus: 400,
-          durationMs: request.elapsedMs(),
-          error: { message: 'Invalid webhook data', errors: parsed.errors },
-        };
-        await recordSafely(entry);
-        return { entry, fieldErrors: parsed.errors };
-      }
+      return apply(parsed, request.rawBody!, { ...baseEntry(request), authScheme: auth.scheme, authKey: auth.keyId }, request.elapsedMs);
+    },
 
-      const rawBody = request.rawBody!.toString('utf8');
-      const described = { ...baseEntry(request), ...authenticated, format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
-      try {
-        const { change, entry } = await deps.committer.run(async (trx) => {
-          const change = await applyEvent(trx, parsed.event, now());
-          const duplicate = change.outcome === 'duplicate';
-          const entry: WebhookLogEntry = {
-            ...described,
-            outcome: duplicate ? 'duplicate' : 'accepted',
-            httpStatus: 200,
-            durationMs: request.elapsedMs(),
-            rawBody: duplicate ? null : rawBody,
-          };
-          await insertWebhookLogEntry(trx, entry);
-          return { change, entry };
-        });
-        for (const event of change.events) deps.bus.publish(event);
-        return { entry };
-      } catch (failure) {
+    async replay(entryId) {
+      const original = await findWebhookLogEntry(deps.db, entryId);
+      if (!original) return undefined;
+      if (original.rawBody === null) {
+        throw new AppError('conflict', 409, 'This webhook event has no stored body to replay (only accepted and failed events keep theirs)');
+      }
+      const started = performance.now();
+      const raw = Buffer.from(original.rawBody, 'utf8');
+      const receivedAt = now();
+      const parsed = parseWebhookBody(raw, receivedAt, deps.maxJsonDepth);
+      const base = {
+        ...baseEntry({ receivedAt, clientIp: null, userAgent: 'backchat-replay', sizeBytes: raw.length, ipAllowed: null }),
+        authScheme: 'replay',
+        replayOf: original.id,
+      };
+      const { entry } = await apply(parsed, raw, base, () => performance.now() - started);
+      await deps.committer.run((trx) => markWebhookLogEntryReplayed(trx, original.id, entry.outcome, receivedAt));
+      return entry;
+    },
+  };
+  return service;
+
+  /**
+   * The common path of a received or replayed body: record it as invalid, or apply it and record
+   * it in the same transaction, then announce the changes once they are committed.
+   */
+  async function apply(parsed: BodyParseResult, rawBytes: Buffer, base: BaseEntry, elapsedMs: () => number): Promise<IntakeResult> {
+    if (!parsed.ok) {
+      const entry: WebhookLogEntry = {
+        ...base,
+        event: parsed.event,
+        outcome: 'invalid',
+        httpStatus: 400,
+        durationMs: elapsedMs(),
+        error: { message: 'Invalid webhook data', errors: parsed.errors },
+      };
+      await recordSafely(entry);
+      return { entry, fieldErrors: parsed.errors };
+    }
+
+    const rawBody = rawBytes.toString('utf8');
+    const described = { ...base, format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
+    try {
+      const { change, entry } = await deps.committer.run(async (trx) => {
+        const change = await applyEvent(trx, parsed.event, now());
+        const duplicate = change.outcome === 'duplicate';
         const entry: WebhookLogEntry = {
           ...described,
-          outcome: 'failed',
-          httpStatus: 500,
-          durationMs: request.elapsedMs(),
-          error: { message: failure instanceof Error ? failure.message : String(failure) },
-          rawBody,
+          outcome: duplicate ? 'duplicate' : 'accepted',
+          httpStatus: 200,
+          durationMs: elapsedMs(),
+          rawBody: duplicate ? null : rawBody,
         };
-        await recordSafely(entry);
-        return { entry, failure };
-      }
+        await insertWebhookLogEntry(trx, entry);
+        return { change, entry };
+      });
+      for (const event of change.events) deps.bus.publish(event);
+      return { entry };
+    } catch (failure) {
+      const entry: WebhookLogEntry = {
+        ...described,
+        outcome: 'failed',
+        httpStatus: 500,
+        durationMs: elapsedMs(),
+        error: { message: failure instanceof Error ? failure.message : String(failure) },
+        rawBody,
+      };
+      await recordSafely(entry);
+      return { entry, failure };
     }
-  };
+  }
 }
+
+/** An entry before its outcome is known. */
+type BaseEntry = Omit<WebhookLogEntry, 'outcome' | 'httpStatus' | 'durationMs'>;
 
 function applyEvent(trx: Executor, event: IntakeEvent, now: number): Promise<ChangeResult> {
   switch (event.kind) {

@@ -10,7 +10,8 @@
  *
  * Never re-serialise JSON to check a signature: key order, numbers and escapes would change.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { bearerToken, createTokenMatcher } from '../security/token-matcher.js';
 
 export type AuthScheme = 'standard-webhooks' | 'signature-header' | 'signature-field' | 'bearer' | 'url-token' | 'open';
 
@@ -61,9 +62,8 @@ export function createWebhookAuthenticator(options: {
     // Standard Webhooks keys are base64 after a `whsec_` prefix; anything else is used as text.
     standardKey: secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8'),
   }));
-  // Tokens are compared as digests so that the comparison is constant-time whatever their length.
-  const tokens = options.tokens.map((token, i) => ({ id: `token-${i + 1}`, digest: sha256(token) }));
-  const isOpen = secrets.length === 0 && tokens.length === 0;
+  const matchToken = createTokenMatcher(options.tokens.map((value, i) => ({ id: `token-${i + 1}`, value })));
+  const isOpen = secrets.length === 0 && options.tokens.length === 0;
 
   const header = (headers: AuthInput['headers'], name: string): string | undefined => {
     const value = headers[name];
@@ -102,15 +102,6 @@ export function createWebhookAuthenticator(options: {
     return { ok: false, reason: 'The webhook-signature does not match.' };
   };
 
-  const matchToken = (presented: string | undefined): string | null => {
-    if (presented === undefined || presented === '') return null;
-    const digest = sha256(presented);
-    let matched: string | null = null;
-    // Compare with every token, without stopping early, so timing does not tell which one matched.
-    for (const token of tokens) if (timingSafeEqual(token.digest, digest)) matched ??= token.id;
-    return matched;
-  };
-
   return {
     isOpen,
     authenticate(input) {
@@ -136,9 +127,7 @@ export function createWebhookAuthenticator(options: {
 
       if (options.requireSignature) return { ok: false, reason: 'A signature is required.' };
 
-      const authorization = header(input.headers, 'authorization');
-      const bearer = authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-      const bearerKey = matchToken(bearer);
+      const bearerKey = matchToken(bearerToken(header(input.headers, 'authorization')));
       if (bearerKey) return { ok: true, scheme: 'bearer', keyId: bearerKey };
       const urlKey = matchToken(input.queryToken);
       if (urlKey) return { ok: true, scheme: 'url-token', keyId: urlKey };
@@ -158,8 +147,4 @@ export function createWebhookAuthenticator(options: {
       return null;
     },
   };
-}
-
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }

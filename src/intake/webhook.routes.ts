@@ -27,6 +27,9 @@ export interface WebhookRoutesOptions {
   bodyLimit: number;
   ipAllowlist: readonly string[];
   ipAllowlistMode: IpAllowlistMode;
+  /** Called once per finished webhook request with its log entry and the request's duration. */
+  onFinished: (entry: WebhookLogEntry, requestSeconds: number) => void;
+  onIpAllowlistMiss: (mode: 'enforce' | 'report') => void;
 }
 
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
@@ -41,6 +44,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.webhookLogEntry) options.onFinished(request.webhookLogEntry, reply.elapsedTime / 1000);
+  });
 
   app.setErrorHandler(async (error, request, reply) => {
     // Errors raised before the handler ran (address refused, body too large, wrong content type)
@@ -64,6 +71,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
         if (!allowlist) return;
         request.webhookIpAllowed = allowlist.contains(request.ip);
         if (request.webhookIpAllowed) return;
+        options.onIpAllowlistMiss(options.ipAllowlistMode === 'enforce' ? 'enforce' : 'report');
         if (options.ipAllowlistMode === 'enforce') {
           throw new AppError('forbidden', 403, 'This address is not allowed to post webhooks');
         }

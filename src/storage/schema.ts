@@ -91,6 +91,9 @@ export interface WebhookEventsTable {
   auth_key: string | null;
   /** 1 inside the IP allowlist, 0 outside (report mode), null without an allowlist. */
   ip_allowed: number | null;
+  replay_of: string | null;
+  replayed_at: number | null;
+  replay_outcome: string | null;
 }
 
 export interface Database {

@@ -10,6 +10,8 @@ import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
 const CONCURRENT = 200;
+/** The test is void unless this many requests were waiting for a commit together. */
+const MIN_WAITING_AT_ONCE = 50;
 const PHONE = '+7 777 555 12 34';
 const BASE_TIMESTAMP = 1_700_000_000;
 
@@ -31,9 +33,23 @@ function messageBody(id: string, chatId: string, timestamp: number) {
 describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
   let testApp: TestApp;
   let webhookUrl: string;
+  let maxWaiting = 0;
 
   beforeEach(async () => {
     testApp = await createTestApp(dialect);
+    // How many requests waited for a commit at the same time: proof that they really were concurrent.
+    const committer = testApp.deps.committer;
+    const run = committer.run.bind(committer);
+    let waiting = 0;
+    maxWaiting = 0;
+    committer.run = async (work) => {
+      maxWaiting = Math.max(maxWaiting, ++waiting);
+      try {
+        return await run(work);
+      } finally {
+        waiting -= 1;
+      }
+    };
     await testApp.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = testApp.app.server.address() as AddressInfo;
     webhookUrl = `http://127.0.0.1:${port}/api/webhooks/wazzup24`;
@@ -43,9 +59,18 @@ describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
     await testApp?.close();
   });
 
-  /** Fires every body at once (all requests are started before any is awaited). */
+  /**
+   * Fires every body at once: one connection per request is opened first (keep-alive GETs), so
+   * that the POSTs leave together instead of trickling in behind TCP handshakes.
+   */
   async function postAllAtOnce(bodies: unknown[]): Promise<{ status: number; body: unknown }[]> {
     const payloads = bodies.map((body) => JSON.stringify(body));
+    await Promise.all(
+      payloads.map(async () => {
+        const response = await fetch(webhookUrl, { signal: AbortSignal.timeout(20_000) });
+        await response.arrayBuffer();
+      }),
+    );
     return Promise.all(
       payloads.map(async (payload) => {
         const response = await fetch(webhookUrl, {
@@ -66,6 +91,8 @@ describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
     const ids = Array.from({ length: CONCURRENT }, (_, i) => `race-${dialect}-${i}`);
     const responses = await postAllAtOnce(ids.map((id, i) => messageBody(id, chatId, BASE_TIMESTAMP + i)));
     expect(responses.filter((r) => r.status !== 200 || JSON.stringify(r.body) !== JSON.stringify(success.body))).toEqual([]);
+    console.info(`[concurrency/${dialect}] at most ${maxWaiting} requests waited for a commit at once`);
+    expect(maxWaiting, 'requests that waited for a commit at the same time').toBeGreaterThanOrEqual(MIN_WAITING_AT_ONCE);
 
     // Read right after the last answer: a 200 means committed.
     const { db } = testApp.deps.database;
@@ -104,6 +131,8 @@ describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
     const body = messageBody(id, `same-chat-${dialect}`, BASE_TIMESTAMP);
     const responses = await postAllAtOnce(Array.from({ length: CONCURRENT }, () => body));
     expect(responses.filter((r) => r.status !== 200 || JSON.stringify(r.body) !== JSON.stringify(success.body))).toEqual([]);
+    console.info(`[concurrency/${dialect}] at most ${maxWaiting} requests waited for a commit at once`);
+    expect(maxWaiting, 'requests that waited for a commit at the same time').toBeGreaterThanOrEqual(MIN_WAITING_AT_ONCE);
 
     const { db } = testApp.deps.database;
     const messages = await db.selectFrom('messages').select(['external_id']).execute();

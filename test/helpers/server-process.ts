@@ -14,6 +14,15 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WEBHOOK_URL_PATH = '/api/webhooks/wazzup24';
 const OUTPUT_KEPT = 64 * 1024;
 
+/** The only variables passed on from the test's environment. */
+const INHERITED_ENV = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'LANG', 'TZ', 'SYSTEMROOT'];
+
+function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const name of names) if (env[name] !== undefined) picked[name] = env[name];
+  return picked;
+}
+
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
@@ -60,7 +69,7 @@ export async function findFreePort(host = '127.0.0.1'): Promise<number> {
 
 export interface StartServerOptions {
   databaseUrl: string;
-  /** Extra environment (COMMIT_BATCH_MAX, …). */
+  /** Extra environment (COMMIT_BATCH_MAX, WEBHOOK_TOKENS, …); nothing else is inherited but PATH, HOME and the like. */
   env?: Record<string, string>;
   /** How long to wait for `GET /api/webhooks/wazzup24` to answer 200. */
   readyTimeoutMs?: number;
@@ -72,8 +81,10 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   const port = await findFreePort(host);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: REPO_ROOT,
+    // Only what a process needs to run: the developer's own settings (tokens, allowlists, …) must
+    // not change what the test sees.
     env: {
-      ...process.env,
+      ...pick(process.env, INHERITED_ENV),
       DATABASE_URL: options.databaseUrl,
       PORT: String(port),
       HOST: host,

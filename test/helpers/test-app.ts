@@ -29,7 +29,7 @@ export async function createTestApp(
   const database = await createTestDatabase(dialect);
   const config = loadConfig({ ...options.env, DATABASE_URL: database.url });
   const deps = await openDependencies(config, silentLogger, options.now ? { now: options.now } : {});
-  const app = await buildApp({ config, intake: deps.intake }, options.logger);
+  const app = await buildApp(config, deps, options.logger);
   const published: DomainEvent[] = [];
   deps.bus.onAny((event) => published.push(event));
   return {

@@ -1,5 +1,37 @@
+import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
-import type { WebhookLogEntry } from './webhook-log.types.js';
+import type { WebhookEventsTable } from '../../storage/schema.js';
+import {
+  WEBHOOK_OUTCOMES,
+  type WebhookLogEntry,
+  type WebhookLogFilter,
+  type WebhookLogStats,
+  type WebhookOutcome,
+} from './webhook-log.types.js';
+
+function toEntry(row: Selectable<WebhookEventsTable>): WebhookLogEntry {
+  return {
+    id: row.id,
+    receivedAt: row.received_at,
+    clientIp: row.client_ip,
+    userAgent: row.user_agent,
+    sizeBytes: row.size_bytes,
+    format: row.format,
+    event: row.event,
+    subject: row.subject,
+    outcome: row.outcome as WebhookOutcome,
+    httpStatus: row.http_status,
+    durationMs: row.duration_ms,
+    error: row.error === null ? null : (JSON.parse(row.error) as WebhookLogEntry['error']),
+    rawBody: row.raw_body,
+    authScheme: row.auth_scheme,
+    authKey: row.auth_key,
+    ipAllowed: row.ip_allowed === null ? null : row.ip_allowed === 1,
+    replayOf: row.replay_of,
+    replayedAt: row.replayed_at,
+    replayOutcome: row.replay_outcome as WebhookOutcome | null,
+  };
+}
 
 export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry): Promise<void> {
   await db
@@ -21,6 +53,115 @@ export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry
       auth_scheme: entry.authScheme,
       auth_key: entry.authKey,
       ip_allowed: entry.ipAllowed === null ? null : Number(entry.ipAllowed),
+      replay_of: entry.replayOf,
+      replayed_at: entry.replayedAt,
+      replay_outcome: entry.replayOutcome,
     })
     .execute();
+}
+
+export async function findWebhookLogEntry(db: Executor, id: string): Promise<WebhookLogEntry | undefined> {
+  const row = await db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toEntry(row);
+}
+
+/** Newest first. Ids are UUIDv7, so ordering by id is ordering by arrival, and the id is the cursor. */
+export async function listWebhookLogEntries(db: Executor, filter: WebhookLogFilter): Promise<WebhookLogEntry[]> {
+  let query = db.selectFrom('webhook_events').selectAll().orderBy('id', 'desc').limit(filter.limit);
+  if (filter.outcome) query = query.where('outcome', '=', filter.outcome);
+  if (filter.event) query = query.where('event', '=', filter.event);
+  if (filter.from !== undefined) query = query.where('received_at', '>=', filter.from);
+  if (filter.to !== undefined) query = query.where('received_at', '<', filter.to);
+  if (filter.before) query = query.where('id', '<', filter.before);
+  if (filter.q) {
+    const q = filter.q;
+    // A prefix match on the subject, with LIKE's wildcards escaped (SQLite has no default escape).
+    const prefix = `${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([eb('id', '=', q), sql<boolean>`subject like ${prefix} escape '\\'`, eb('replay_of', '=', q)]),
+    );
+  }
+  return (await query.execute()).map(toEntry);
+}
+
+export async function markWebhookLogEntryReplayed(db: Executor, id: string, outcome: WebhookOutcome, at: number): Promise<void> {
+  await db.updateTable('webhook_events').set({ replayed_at: at, replay_outcome: outcome }).where('id', '=', id).execute();
+}
+
+/**
+ * Deletes entries received before `before`, and drops the bodies of accepted and duplicate
+ * entries received before `bodiesBefore` (failed ones keep theirs while they exist: they are
+ * what a replay needs).
+ */
+export async function purgeWebhookLog(
+  db: Executor,
+  cutoffs: { before: number; bodiesBefore: number },
+): Promise<{ deleted: number; bodiesDropped: number }> {
+  const deleted = await db.deleteFrom('webhook_events').where('received_at', '<', cutoffs.before).executeTakeFirst();
+  const dropped = await db
+    .updateTable('webhook_events')
+    .set({ raw_body: null })
+    .where('received_at', '<', cutoffs.bodiesBefore)
+    .where('outcome', 'in', ['accepted', 'duplicate'])
+    .where('raw_body', 'is not', null)
+    .executeTakeFirst();
+  return { deleted: Number(deleted.numDeletedRows), bodiesDropped: Number(dropped.numUpdatedRows) };
+}
+
+/** Ids of failed entries in a time window, oldest first (what a bulk replay walks). */
+export async function listFailedWebhookLogIds(db: Executor, window: { from?: number; to?: number }, limit: number): Promise<string[]> {
+  let query = db.selectFrom('webhook_events').select('id').where('outcome', '=', 'failed').orderBy('id').limit(limit);
+  if (window.from !== undefined) query = query.where('received_at', '>=', window.from);
+  if (window.to !== undefined) query = query.where('received_at', '<', window.to);
+  return (await query.execute()).map((row) => row.id);
+}
+
+/** The time of the last accepted (or duplicate) webhook, if any. */
+export async function lastAcceptedWebhookAt(db: Executor): Promise<number | null> {
+  const row = await db
+    .selectFrom('webhook_events')
+    .select((eb) => eb.fn.max('received_at').as('last'))
+    .where('outcome', 'in', ['accepted', 'duplicate'])
+    .executeTakeFirst();
+  return row?.last === null || row?.last === undefined ? null : Number(row.last);
+}
+
+/** Counts and latency over [from, to). Percentiles are read with OFFSET on the sorted durations. */
+export async function webhookLogStats(db: Executor, window: { from: number; to: number }): Promise<WebhookLogStats> {
+  const inWindow = db
+    .selectFrom('webhook_events')
+    .where('received_at', '>=', window.from)
+    .where('received_at', '<', window.to)
+    .where('replay_of', 'is', null);
+  const counts = await inWindow.select(['outcome', (eb) => eb.fn.countAll().as('n')]).groupBy('outcome').execute();
+  const byOutcome = Object.fromEntries(WEBHOOK_OUTCOMES.map((o) => [o, 0])) as Record<WebhookOutcome, number>;
+  for (const row of counts) if (row.outcome in byOutcome) byOutcome[row.outcome as WebhookOutcome] = Number(row.n);
+  const total = Object.values(byOutcome).reduce((a, b) => a + b, 0);
+  const processed = byOutcome.accepted + byOutcome.duplicate + byOutcome.failed;
+
+  const percentile = async (p: number): Promise<number | null> => {
+    if (processed === 0) return null;
+    const row = await inWindow
+      .select('duration_ms')
+      .where('outcome', 'in', ['accepted', 'duplicate', 'failed'])
+      .orderBy('duration_ms')
+      .limit(1)
+      .offset(Math.min(processed - 1, Math.floor(p * processed)))
+      .executeTakeFirst();
+    return row ? Math.round(row.duration_ms * 100) / 100 : null;
+  };
+  const last = await inWindow
+    .select((eb) => eb.fn.max('received_at').as('last'))
+    .where('outcome', 'in', ['accepted', 'duplicate'])
+    .executeTakeFirst();
+
+  return {
+    from: window.from,
+    to: window.to,
+    total,
+    byOutcome,
+    errorRatio: processed === 0 ? 0 : byOutcome.failed / processed,
+    latencyMs: { p50: await percentile(0.5), p95: await percentile(0.95) },
+    lastReceivedAt: last?.last === null || last?.last === undefined ? null : Number(last.last),
+  };
 }

@@ -1,4 +1,6 @@
 /** How a webhook request ended. */
+export const WEBHOOK_OUTCOMES = ['accepted', 'duplicate', 'invalid', 'rejected', 'failed'] as const;
+
 export type WebhookOutcome =
   /** Stored (or a status kept for a message still to come). */
   | 'accepted'
@@ -36,4 +38,36 @@ export interface WebhookLogEntry {
   authKey: string | null;
   /** Inside the IP allowlist; null when no allowlist is set. */
   ipAllowed: boolean | null;
+  /** For a replay: the entry whose body was replayed. */
+  replayOf: string | null;
+  /** For a replayed entry: when it was last replayed, and how that replay ended. */
+  replayedAt: number | null;
+  replayOutcome: WebhookOutcome | null;
+}
+
+/** What the admin API and the CLI filter the log by. */
+export interface WebhookLogFilter {
+  outcome?: WebhookOutcome;
+  event?: string;
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+  /** Matches an entry id or subject (message id, phone) exactly, or the start of a subject. */
+  q?: string;
+  /** Only entries older than this entry id (the previous page's cursor). */
+  before?: string;
+  limit: number;
+}
+
+/** Aggregates over a time window, for dashboards. */
+export interface WebhookLogStats {
+  from: number;
+  to: number;
+  total: number;
+  byOutcome: Record<WebhookOutcome, number>;
+  /** Failed over all requests that reached processing (accepted, duplicate, failed). */
+  errorRatio: number;
+  latencyMs: { p50: number | null; p95: number | null };
+  lastReceivedAt: number | null;
 }

@@ -5,10 +5,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as webhookAuth from './0002-webhook-auth.js';
+import * as webhookReplay from './0003-webhook-replay.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-webhook-auth': webhookAuth,
+  '0003-webhook-replay': webhookReplay,
 };
 
 export class MigrationError extends Error {

@@ -1,0 +1,53 @@
+/**
+ * The webhook log as the admin API and the CLI see it. Replays live in the intake, which owns
+ * the path a body takes through the domain.
+ */
+import type { Executor } from '../../storage/executor.js';
+import {
+  findWebhookLogEntry,
+  listFailedWebhookLogIds,
+  listWebhookLogEntries,
+  purgeWebhookLog,
+  webhookLogStats,
+} from './webhook-log.repository.js';
+import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A page of entries, newest first, and the cursor of the next page (null on the last one). */
+export async function listWebhookLog(
+  db: Executor,
+  filter: Omit<WebhookLogFilter, 'limit'> & { limit: number },
+): Promise<{ entries: WebhookLogEntry[]; nextCursor: string | null }> {
+  // One more than asked tells whether a next page exists without a count query.
+  const rows = await listWebhookLogEntries(db, { ...filter, limit: filter.limit + 1 });
+  const entries = rows.slice(0, filter.limit);
+  return { entries, nextCursor: rows.length > filter.limit ? entries[entries.length - 1]!.id : null };
+}
+
+/** One entry with its body. */
+export function getWebhookLogEntry(db: Executor, id: string): Promise<WebhookLogEntry | undefined> {
+  return findWebhookLogEntry(db, id);
+}
+
+/** Ids of failed entries in a window, oldest first, at most `limit`. */
+export function failedWebhookLogIds(db: Executor, window: { from?: number; to?: number }, limit: number): Promise<string[]> {
+  return listFailedWebhookLogIds(db, window, limit);
+}
+
+/** Counts by outcome, error ratio, latency percentiles and the last accepted time over a window. */
+export function webhookStats(db: Executor, window: { from: number; to: number }): Promise<WebhookLogStats> {
+  return webhookLogStats(db, window);
+}
+
+/** Applies the retention policy: old rows go, and bodies of accepted ones go earlier. */
+export function purgeExpiredWebhookLog(
+  db: Executor,
+  policy: { retentionDays: number; bodyRetentionDays: number },
+  now: number,
+): Promise<{ deleted: number; bodiesDropped: number }> {
+  return purgeWebhookLog(db, {
+    before: now - policy.retentionDays * DAY_MS,
+    bodiesBefore: now - policy.bodyRetentionDays * DAY_MS,
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * `GET /api/health`: the process is alive (and what it knows about its own state).
+ * `GET /api/ready`: it can take traffic: the database answers, migrations are applied, and it is
+ * not shutting down. Load balancers route by the second.
+ */
+import { sql } from 'kysely';
+import type { FastifyInstance } from 'fastify';
+import type { WebhookActivity } from '../observability/webhook-activity.js';
+import type { Executor } from '../storage/executor.js';
+import { pendingMigrations } from '../storage/migrations/index.js';
+
+export interface HealthRoutesOptions {
+  db: Executor;
+  activity: WebhookActivity;
+  warnings: readonly string[];
+  isClosing: () => boolean;
+}
+
+export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
+  app.get('/api/health', async () => {
+    const last = options.activity.lastAcceptedAt();
+    return {
+      status: 'ok',
+      message: 'backchat is running',
+      lastWebhookAt: last === null ? null : new Date(last).toISOString(),
+      warnings: options.warnings,
+    };
+  });
+
+  app.get('/api/ready', async (_request, reply) => {
+    const problems: string[] = [];
+    if (options.isClosing()) problems.push('shutting down');
+    try {
+      await sql`select 1`.execute(options.db);
+      const pending = await pendingMigrations(options.db);
+      if (pending.length > 0) problems.push(`migrations not applied: ${pending.join(', ')}`);
+    } catch {
+      problems.push('database unreachable');
+    }
+    if (problems.length > 0) {
+      return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
+    }
+    return { status: 'ok', message: 'Ready' };
+  });
+}

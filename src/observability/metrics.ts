@@ -1,0 +1,125 @@
+/**
+ * Prometheus metrics (prom-client, on a registry of our own). Every labelled series is created at
+ * zero at start, so that rate() and absence alerts work from the first scrape. Labels never carry
+ * ids, addresses or User-Agents: their number must stay small and fixed.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { WEBHOOK_OUTCOMES, type WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
+import type { BatchStats } from '../storage/group-commit.js';
+import type { DomainEvent } from '../domain/domain-events.js';
+
+const EVENTS = ['message', 'status', 'contact', 'none'] as const;
+const DOMAIN_EVENTS: DomainEvent['type'][] = ['message.created', 'message.status_changed', 'chat.updated', 'contact.updated'];
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One finished webhook request: its log entry and the whole request's duration. */
+  observeWebhook(entry: WebhookLogEntry, requestSeconds: number): void;
+  observeIpAllowlistMiss(mode: 'enforce' | 'report'): void;
+  observeCommitBatch(stats: BatchStats): void;
+  observeDomainEvent(event: DomainEvent): void;
+}
+
+/** `enabled: false` records nothing (the benchmark uses it to measure what metrics cost). */
+export function createMetrics(options: { enabled: boolean }): Metrics {
+  const registry = new Registry();
+  if (!options.enabled) {
+    return { registry, observeWebhook() {}, observeIpAllowlistMiss() {}, observeCommitBatch() {}, observeDomainEvent() {} };
+  }
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'webhook_requests_total',
+    help: 'Webhook requests by event and outcome (accepted, duplicate, invalid, rejected, failed).',
+    labelNames: ['event', 'outcome'],
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: 'webhook_request_duration_seconds',
+    help: 'Time from receiving a webhook request to sending its response.',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const processingDuration = new Histogram({
+    name: 'webhook_processing_duration_seconds',
+    help: 'Time from receiving a webhook to writing its effects in their transaction (processed requests only).',
+    labelNames: ['event'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const requestSize = new Histogram({
+    name: 'webhook_request_size_bytes',
+    help: 'Size of webhook request bodies.',
+    buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576],
+    registers: [registry],
+  });
+  const lastReceived = new Gauge({
+    name: 'webhook_last_received_timestamp_seconds',
+    help: 'Unix time of the last accepted (or duplicate) webhook; 0 before the first one.',
+    registers: [registry],
+  });
+  const allowlistMisses = new Counter({
+    name: 'webhook_ip_allowlist_misses_total',
+    help: 'Webhooks from addresses outside the IP allowlist, by mode (enforce refused them, report let them in).',
+    labelNames: ['mode'],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: 'store_commit_batch_size',
+    help: 'Units of work committed together in one transaction by the group committer.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [registry],
+  });
+  const commitDuration = new Histogram({
+    name: 'store_commit_duration_seconds',
+    help: 'Time to write and commit one group-commit batch.',
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const unitFailures = new Counter({
+    name: 'store_commit_unit_failures_total',
+    help: 'Units of work that failed on their own after their batch was retried unit by unit.',
+    registers: [registry],
+  });
+  const domainEvents = new Counter({
+    name: 'domain_events_published_total',
+    help: 'Domain events published on the event bus after commit.',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+
+  for (const event of EVENTS) for (const outcome of WEBHOOK_OUTCOMES) requests.inc({ event, outcome }, 0);
+  for (const outcome of WEBHOOK_OUTCOMES) requestDuration.zero({ outcome });
+  for (const event of EVENTS.slice(0, 3)) processingDuration.zero({ event });
+  for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
+  for (const type of DOMAIN_EVENTS) domainEvents.inc({ type }, 0);
+  unitFailures.inc(0);
+
+  return {
+    registry,
+    observeWebhook(entry, requestSeconds) {
+      // Only our three event names become labels; anything a client wrote is "none".
+      const event = entry.event === 'message' || entry.event === 'status' || entry.event === 'contact' ? entry.event : 'none';
+      requests.inc({ event, outcome: entry.outcome });
+      requestDuration.observe({ outcome: entry.outcome }, requestSeconds);
+      requestSize.observe(entry.sizeBytes);
+      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate' || entry.outcome === 'failed') {
+        processingDuration.observe({ event }, entry.durationMs / 1000);
+      }
+      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate') lastReceived.set(entry.receivedAt / 1000);
+    },
+    observeIpAllowlistMiss(mode) {
+      allowlistMisses.inc({ mode });
+    },
+    observeCommitBatch(stats) {
+      batchSize.observe(stats.size);
+      commitDuration.observe(stats.durationMs / 1000);
+      if (stats.failedAlone > 0) unitFailures.inc(stats.failedAlone);
+    },
+    observeDomainEvent(event) {
+      domainEvents.inc({ type: event.type });
+    },
+  };
+}
