@@ -132,8 +132,6 @@ export function createIntakeService(deps: {
         const entry = await recordRejection(request, 401, auth.reason);
         return { entry, unauthorized: auth.reason };
       }
-      const authenticated = { authScheme: auth.scheme, authKey: auth.keyId };
-
       const parsed = parseWebhookBody(request.rawBody, request.receivedAt, deps.maxJsonDepth);
       const signatureProblem = parsed.ok ? deps.authenticator.checkBodySignature(auth, parsed.signature) : null;
       if (signatureProblem) {
