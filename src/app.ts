@@ -8,6 +8,7 @@ import type { Dependencies } from './dependencies.js';
 import { AppError } from './errors.js';
 import { handleError } from './http/error-envelope.js';
 import { healthRoutes } from './http/health.routes.js';
+import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
@@ -23,6 +24,7 @@ export async function buildApp(
   config: Config,
   deps: AppDependencies,
   logger?: FastifyBaseLogger,
+  lifecycle: Lifecycle = createLifecycle(),
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
@@ -36,12 +38,12 @@ export async function buildApp(
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
   });
 
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new AppError('internal_error', 503, 'Service is shutting down');
+  app.addHook('preClose', async () => lifecycle.beginShutdown());
+  app.addHook('onRequest', async (request) => {
+    // Health stays answerable so that a load balancer can see why it should stop sending.
+    if (lifecycle.isShuttingDown() && request.url !== '/api/health' && request.url !== '/api/ready') {
+      throw new AppError('internal_error', 503, 'Service is shutting down');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -93,7 +95,7 @@ export async function buildApp(
     db: deps.database.db,
     activity: deps.activity,
     warnings: configurationWarnings(config),
-    isClosing: () => closing,
+    isShuttingDown: lifecycle.isShuttingDown,
   });
   await app.register(webhookLogRoutes, { db: deps.database.db, intake: deps.intake, adminToken: config.adminToken });
   // Served here only with a token; METRICS_PORT serves it on a listener of its own (main.ts).

@@ -9,6 +9,7 @@ import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 import { openDependencies } from './dependencies.js';
 import { purgeExpiredWebhookLog } from './domain/webhook-log/webhook-log.service.js';
 import { handleError } from './http/error-envelope.js';
+import { createLifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 
 /** How often the webhook log retention runs. */
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: LOG_REDACTIONS });
   for (const warning of configurationWarnings(config)) logger.warn(warning);
   const deps = await openDependencies(config, logger);
-  const app = await buildApp(config, deps, logger);
+  const lifecycle = createLifecycle();
+  const app = await buildApp(config, deps, logger, lifecycle);
 
   // A listener of its own, so that operators can keep /metrics off the public port.
   const metricsServer = config.metricsEnabled && config.metricsPort !== null ? Fastify({ logger: false }) : null;
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    lifecycle.beginShutdown();
     clearInterval(purgeTimer);
     await app.close();
     await metricsServer?.close();

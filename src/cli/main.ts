@@ -1,56 +1,45 @@
 /**
- * The `backchat` command. `backchat migrate` applies pending migrations and exits non-zero when
- * one fails.
+ * The `backchat` command: one file per command, dispatched here. A command signals failure by
+ * throwing CliError; the exit code is then 1.
  */
-import { ConfigError, loadConfig } from '../config.js';
-import { openDatabase } from '../storage/database.js';
-import { migrateToLatest } from '../storage/migrations/index.js';
+import { CliError, type CliIo } from './cli-context.js';
+import { eventsCommand, EVENTS_USAGE } from './events.command.js';
+import { migrateCommand } from './migrate.command.js';
 
 const USAGE = `Usage: backchat <command>
 
 Commands:
   migrate    apply pending database migrations (DATABASE_URL)
-`;
+  events     list, replay and purge the webhook log
+
+${EVENTS_USAGE}`;
 
 /** Runs one CLI invocation; returns the exit code. */
-export async function runCli(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
-  const [command] = argv;
-  switch (command) {
-    case 'migrate':
-      return migrate(out, err);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      out.write(USAGE);
-      return command === undefined ? 1 : 0;
-    default:
-      err.write(`Unknown command "${command}".\n\n${USAGE}`);
-      return 1;
-  }
-}
-
-async function migrate(out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  let config;
+export async function runCli(argv: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
   try {
-    config = loadConfig();
+    switch (command) {
+      case 'migrate':
+        await migrateCommand(io);
+        return 0;
+      case 'events':
+        await eventsCommand(rest, io);
+        return 0;
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out.write(USAGE);
+        return 0;
+      default:
+        io.err.write(command === undefined ? USAGE : `Unknown command "${command}".\n\n${USAGE}`);
+        return 1;
+    }
   } catch (error) {
-    if (error instanceof ConfigError) {
-      err.write(`${error.message}\n`);
+    const usageError = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
+    if (error instanceof CliError || usageError) {
+      io.err.write(`${(error as Error).message.trimEnd()}\n`);
       return 1;
     }
     throw error;
-  }
-  const database = openDatabase(config.databaseUrl);
-  try {
-    const result = await migrateToLatest(database.db);
-    const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
-    out.write(applied.length ? `Applied: ${applied.join(', ')}\n` : 'Nothing to migrate: the schema is up to date.\n');
-    return 0;
-  } catch (error) {
-    err.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
-  } finally {
-    await database.close();
   }
 }

@@ -13,7 +13,7 @@ export interface HealthRoutesOptions {
   db: Executor;
   activity: WebhookActivity;
   warnings: readonly string[];
-  isClosing: () => boolean;
+  isShuttingDown: () => boolean;
 }
 
 export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
@@ -29,7 +29,7 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
 
   app.get('/api/ready', async (_request, reply) => {
     const problems: string[] = [];
-    if (options.isClosing()) problems.push('shutting down');
+    if (options.isShuttingDown()) problems.push('shutting down');
     try {
       await sql`select 1`.execute(options.db);
       const pending = await pendingMigrations(options.db);

@@ -7,6 +7,8 @@ import pg from 'pg';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/test-database.js';
+import { createTestApp } from '../helpers/test-app.js';
+import { curePoison, poisonMessages } from '../helpers/poison.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -75,5 +77,52 @@ describe.each(testDialects)('backchat migrate on %s', (dialect) => {
     expect(result.stderr).toMatch(/PORT/);
     expect(result.stderr).toMatch(/LOG_LEVEL/);
     expect(result.stderr).toMatch(/DATABASE_URL/);
+  });
+});
+
+describe.each(testDialects)('backchat events on %s', (dialect) => {
+  it('lists, replays and purges the webhook log from the command line', async () => {
+    const t = await createTestApp(dialect);
+    const message = (id: string) => ({ event: 'message', data: { id, chatId: 'cli_chat', text: 'hi', type: 'text', from: '+7 777 123 45 67', timestamp: 1640995200 } });
+    const events = (...args: string[]) => run('src/cli/backchat.ts', ['events', ...args], t.databaseUrl);
+    try {
+      expect((await t.postWebhook(message('cli_ok'))).statusCode).toBe(200);
+      expect((await t.postWebhook('{broken')).statusCode).toBe(400);
+      await poisonMessages(t.deps.database.db, dialect);
+      expect((await t.postWebhook(message('poison_cli'))).statusCode).toBe(500);
+
+      const list = events('list');
+      expect(list.status).toBe(0);
+      const lines = list.stdout.trim().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/500\s+failed\s+message\s+poison_cli/);
+      expect(lines[2]).toMatch(/200\s+accepted\s+message\s+cli_ok/);
+
+      const invalid = JSON.parse(events('list', '--outcome', 'invalid', '--json').stdout);
+      expect(invalid).toHaveLength(1);
+      expect(invalid[0]).toMatchObject({ outcome: 'invalid', httpStatus: 400 });
+
+      const stillBroken = events('replay', '--failed');
+      expect(stillBroken.status).toBe(1);
+      expect(stillBroken.stdout).toMatch(/failed \(poisoned message/);
+
+      await curePoison(t.deps.database.db, dialect);
+      const failedId = JSON.parse(events('list', '--outcome', 'failed', '--json').stdout)[0].id as string;
+      const replay = events('replay', failedId);
+      expect(replay.stderr).toBe('');
+      expect(replay.status).toBe(0);
+      expect(replay.stdout).toMatch(/: accepted/);
+      expect(await t.deps.database.db.selectFrom('messages').select('id').where('external_id', '=', 'poison_cli').execute()).toHaveLength(1);
+
+      const purge = events('purge');
+      expect(purge.status).toBe(0);
+      expect(purge.stdout).toMatch(/Deleted 0 entries older than 30 days/);
+
+      expect(events('explode').status).toBe(1);
+      expect(events('list', '--no-such-flag').status).toBe(1);
+      expect(events('replay', 'no-such-id').stderr).toMatch(/No webhook event/);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -4,6 +4,7 @@
 import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { createLifecycle, type Lifecycle } from '../../src/http/lifecycle.js';
 import { openDependencies, type Dependencies } from '../../src/dependencies.js';
 import type { DomainEvent } from '../../src/domain/domain-events.js';
 import type { DialectName } from '../../src/storage/database.js';
@@ -12,6 +13,9 @@ import { createTestDatabase } from './test-database.js';
 export interface TestApp {
   app: FastifyInstance;
   deps: Dependencies;
+  lifecycle: Lifecycle;
+  /** The throwaway database's URL, for processes that should share it. */
+  databaseUrl: string;
   /** Every domain event published so far, in order. */
   published: DomainEvent[];
   /** Sends a JSON webhook body (an object is serialised; a string is sent as is). */
@@ -29,12 +33,15 @@ export async function createTestApp(
   const database = await createTestDatabase(dialect);
   const config = loadConfig({ ...options.env, DATABASE_URL: database.url });
   const deps = await openDependencies(config, silentLogger, options.now ? { now: options.now } : {});
-  const app = await buildApp(config, deps, options.logger);
+  const lifecycle = createLifecycle();
+  const app = await buildApp(config, deps, options.logger, lifecycle);
   const published: DomainEvent[] = [];
   deps.bus.onAny((event) => published.push(event));
   return {
     app,
     deps,
+    lifecycle,
+    databaseUrl: database.url,
     published,
     postWebhook: (body, headers = {}) =>
       app.inject({

@@ -1,0 +1,109 @@
+/**
+ * `backchat events list|replay|purge`: the webhook log from a terminal, with the same code as the
+ * admin API.
+ */
+import { parseArgs } from 'node:util';
+import { openDependencies } from '../dependencies.js';
+import {
+  failedWebhookLogIds,
+  listWebhookLog,
+  purgeExpiredWebhookLog,
+} from '../domain/webhook-log/webhook-log.service.js';
+import { WEBHOOK_OUTCOMES, type WebhookLogEntry, type WebhookOutcome } from '../domain/webhook-log/webhook-log.types.js';
+import { cliConfig, CliError, type CliIo } from './cli-context.js';
+
+export const EVENTS_USAGE = `Usage:
+  backchat events list [--outcome O] [--event E] [--since DATE] [--until DATE] [--search TEXT] [--limit N] [--json]
+  backchat events replay ID
+  backchat events replay --failed [--since DATE] [--until DATE] [--limit N]
+  backchat events purge
+`;
+
+export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
+  const [action, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      outcome: { type: 'string' },
+      event: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      search: { type: 'string' },
+      limit: { type: 'string' },
+      failed: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!['list', 'replay', 'purge'].includes(action ?? '')) throw new CliError(EVENTS_USAGE);
+  const config = cliConfig();
+  const silent = { warn: () => undefined, error: () => undefined };
+  const deps = await openDependencies(config, silent);
+  const db = deps.database.db;
+  try {
+    const window = {
+      ...(values.since !== undefined && { from: parseDate(values.since, '--since') }),
+      ...(values.until !== undefined && { to: parseDate(values.until, '--until') }),
+    };
+    const limit = values.limit === undefined ? undefined : Number(values.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError('--limit must be a positive whole number');
+
+    if (action === 'list') {
+      if (values.outcome && !WEBHOOK_OUTCOMES.includes(values.outcome as WebhookOutcome)) {
+        throw new CliError(`--outcome must be one of ${WEBHOOK_OUTCOMES.join(', ')}`);
+      }
+      const { entries } = await listWebhookLog(db, {
+        ...window,
+        ...(values.outcome && { outcome: values.outcome as WebhookOutcome }),
+        ...(values.event && { event: values.event }),
+        ...(values.search && { q: values.search }),
+        limit: Math.min(limit ?? 50, 1000),
+      });
+      if (values.json) io.out.write(`${JSON.stringify(entries.map(({ rawBody: _body, ...entry }) => entry))}\n`);
+      else for (const entry of entries) io.out.write(`${describe(entry)}\n`);
+      return;
+    }
+
+    if (action === 'replay') {
+      const ids = values.failed ? await failedWebhookLogIds(db, window, limit ?? 1000) : positionals.slice(0, 1);
+      if (ids.length === 0 && !values.failed) throw new CliError(`Name an event id, or --failed.\n\n${EVENTS_USAGE}`);
+      let failures = 0;
+      for (const id of ids) {
+        const replay = await deps.intake.replay(id);
+        if (!replay) throw new CliError(`No webhook event with id ${id}`);
+        if (replay.outcome !== 'accepted' && replay.outcome !== 'duplicate') failures += 1;
+        io.out.write(`${id} replayed as ${replay.id}: ${replay.outcome}${replay.error ? ` (${replay.error.message})` : ''}\n`);
+      }
+      io.out.write(`${ids.length} replayed, ${failures} still failing\n`);
+      if (failures > 0) throw new CliError('Some replays did not succeed.');
+      return;
+    }
+
+    const result = await purgeExpiredWebhookLog(
+      db,
+      { retentionDays: config.webhookLogRetentionDays, bodyRetentionDays: config.webhookLogBodyRetentionDays },
+      Date.now(),
+    );
+    io.out.write(`Deleted ${result.deleted} entries older than ${config.webhookLogRetentionDays} days; dropped ${result.bodiesDropped} bodies older than ${config.webhookLogBodyRetentionDays} days.\n`);
+  } finally {
+    await deps.close();
+  }
+}
+
+function describe(entry: WebhookLogEntry): string {
+  return [
+    entry.id,
+    new Date(entry.receivedAt).toISOString(),
+    String(entry.httpStatus),
+    entry.outcome.padEnd(9),
+    (entry.event ?? '-').padEnd(7),
+    entry.subject ?? '-',
+    entry.error ? `— ${entry.error.message}` : '',
+  ].join('  ').trimEnd();
+}
+
+function parseDate(text: string, flag: string): number {
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (Number.isNaN(ms)) throw new CliError(`${flag} must be an ISO-8601 date, got "${text}"`);
+  return ms;
+}

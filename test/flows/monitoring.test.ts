@@ -1,0 +1,304 @@
+/**
+ * Metrics, health, readiness and the admin API over the webhook log (list, filter, replay after a
+ * fault is fixed, purge, stats), on each dialect.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertWebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.repository.js';
+import { purgeExpiredWebhookLog } from '../../src/domain/webhook-log/webhook-log.service.js';
+import type { WebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.types.js';
+import { newId } from '../../src/storage/ids.js';
+import { curePoison, poisonMessages } from '../helpers/poison.js';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { testDialects } from '../helpers/test-database.js';
+
+const ADMIN = 'admin-token-0123456789abcdef0123456789ab';
+const METRICS = 'metrics-token-0123456789abcdef0123456789';
+const admin = { authorization: `Bearer ${ADMIN}` };
+
+let sequence = 0;
+const message = (id?: string) => {
+  sequence += 1;
+  return {
+    event: 'message',
+    data: { id: id ?? `mon_${sequence}`, chatId: `mon_chat_${sequence % 3}`, text: 'hi', type: 'text', from: '+7 777 123 45 67', timestamp: 1640995200 },
+  };
+};
+
+/** The value of one series in Prometheus text format, or undefined when absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe.each(testDialects)('monitoring on %s', (dialect) => {
+  describe('metrics and health', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp(dialect, { env: { METRICS_TOKEN: METRICS, ADMIN_TOKEN: ADMIN } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    const metrics = async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS}` } });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toMatch(/text\/plain/);
+      return response.body;
+    };
+
+    it('starts every series at zero, before any traffic', async () => {
+      const text = await metrics();
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(0);
+      expect(sample(text, 'webhook_requests_total{event="status",outcome="failed"}')).toBe(0);
+      expect(sample(text, 'webhook_requests_total{event="none",outcome="rejected"}')).toBe(0);
+      expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(0);
+      expect(sample(text, 'webhook_last_received_timestamp_seconds')).toBe(0);
+      expect(sample(text, 'domain_events_published_total{type="message.created"}')).toBe(0);
+      expect(text).toContain('process_cpu_user_seconds_total');
+      expect(text).toContain('nodejs_eventloop_lag_seconds');
+    });
+
+    it('reports health with no webhook yet and the configuration warnings', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/health' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({ status: 'ok', lastWebhookAt: null, warnings: [expect.stringMatching(/webhook endpoint is open/)] });
+    });
+
+    it('counts a known sequence of requests', async () => {
+      const first = message();
+      await t.postWebhook(first);
+      await t.postWebhook(message());
+      await t.postWebhook(first);
+      await t.postWebhook({ event: 'status', data: { messageId: first.data.id, status: 'read', timestamp: 1640995300 } });
+      await t.postWebhook({ event: 'nonsense', data: {} });
+      await t.postWebhook(message(), { 'content-type': 'text/plain' });
+      const text = await metrics();
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(2);
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="duplicate"}')).toBe(1);
+      expect(sample(text, 'webhook_requests_total{event="status",outcome="accepted"}')).toBe(1);
+      // A client's event name never becomes a label.
+      expect(sample(text, 'webhook_requests_total{event="none",outcome="invalid"}')).toBe(1);
+      expect(text).not.toContain('nonsense');
+      expect(sample(text, 'webhook_requests_total{event="none",outcome="rejected"}')).toBe(1);
+      expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(3);
+      expect(sample(text, 'webhook_processing_duration_seconds_count{event="message"}')).toBe(3);
+      expect(sample(text, 'webhook_request_size_bytes_count')).toBe(6);
+      expect(sample(text, 'domain_events_published_total{type="message.created"}')).toBe(2);
+      expect(sample(text, 'domain_events_published_total{type="message.status_changed"}')).toBe(1);
+      expect(sample(text, 'store_commit_batch_size_count')).toBeGreaterThanOrEqual(4);
+      const last = sample(text, 'webhook_last_received_timestamp_seconds')!;
+      expect(Math.abs(last - Date.now() / 1000)).toBeLessThan(60);
+    });
+
+    it('shows the last accepted webhook in health', async () => {
+      const body = (await t.app.inject({ method: 'GET', url: '/api/health' })).json();
+      expect(Date.now() - Date.parse(body.lastWebhookAt)).toBeLessThan(60_000);
+    });
+
+    it('keeps /metrics behind its token', async () => {
+      expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+      expect((await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    });
+
+    it('is ready while the database answers', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/ready' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: 'ok', message: 'Ready' });
+    });
+  });
+
+  it('does not serve /metrics without a token or a port of its own', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('is not ready while shutting down, nor when the database is gone', async () => {
+    const t = await createTestApp(dialect);
+    try {
+      t.lifecycle.beginShutdown();
+      const ready = await t.app.inject({ method: 'GET', url: '/api/ready' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ status: 'error', message: 'Not ready: shutting down', code: 503 });
+      expect((await t.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
+      const webhook = await t.postWebhook(message());
+      expect(webhook.statusCode).toBe(503);
+      expect(webhook.json()).toMatchObject({ status: 'error', message: 'Service is shutting down' });
+    } finally {
+      await t.close();
+    }
+    const t2 = await createTestApp(dialect);
+    try {
+      await t2.deps.database.close();
+      const response = await t2.app.inject({ method: 'GET', url: '/api/ready' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({ status: 'error', message: 'Not ready: database unreachable', code: 503 });
+    } finally {
+      await t2.app.close();
+      await t2.close().catch(() => undefined);
+    }
+  });
+
+  describe('webhook log API', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    const get = (url: string, headers: Record<string, string> = admin) => t.app.inject({ method: 'GET', url, headers });
+    const post = (url: string, payload?: unknown) =>
+      t.app.inject({ method: 'POST', url, headers: admin, ...(payload !== undefined && { payload: payload as object }) });
+
+    it('needs the admin token', async () => {
+      expect((await get('/api/webhook-events', {})).statusCode).toBe(401);
+      expect((await get('/api/webhook-events', { authorization: 'Bearer nope' })).json()).toMatchObject({ status: 'error' });
+      const closed = await createTestApp(dialect);
+      try {
+        const response = await closed.app.inject({ method: 'GET', url: '/api/webhook-events', headers: admin });
+        expect(response.statusCode).toBe(403);
+        expect(response.json().message).toMatch(/ADMIN_TOKEN/);
+      } finally {
+        await closed.close();
+      }
+    });
+
+    it('lists newest first, pages with a cursor, and filters', async () => {
+      const ids = ['list_a', 'list_b', 'list_c'];
+      for (const id of ids) await t.postWebhook(message(id));
+      await t.postWebhook(message('list_a'));
+      await t.postWebhook('{broken');
+
+      const page1 = (await get('/api/webhook-events?limit=2')).json();
+      expect(page1.data).toHaveLength(2);
+      expect(page1.data[0]).toMatchObject({ outcome: 'invalid', httpStatus: 400, hasBody: false });
+      expect(page1.data[1]).toMatchObject({ outcome: 'duplicate', subject: 'list_a' });
+      expect(page1.data[0].body).toBeUndefined();
+      const page2 = (await get(`/api/webhook-events?limit=2&cursor=${page1.nextCursor}`)).json();
+      expect(page2.data.map((e: { subject: string }) => e.subject)).toEqual(['list_c', 'list_b']);
+
+      const accepted = (await get('/api/webhook-events?outcome=accepted&event=message&limit=200')).json();
+      expect(accepted.data.every((e: { outcome: string }) => e.outcome === 'accepted')).toBe(true);
+      expect(accepted.nextCursor).toBeNull();
+
+      const search = (await get('/api/webhook-events?q=list_a')).json();
+      expect(search.data.map((e: { outcome: string }) => e.outcome)).toEqual(['duplicate', 'accepted']);
+      // LIKE wildcards in the search are literal.
+      expect((await get('/api/webhook-events?q=list%25')).json().data).toEqual([]);
+
+      const future = new Date(Date.now() + 60_000).toISOString();
+      expect((await get(`/api/webhook-events?from=${future}`)).json().data).toEqual([]);
+      expect((await get(`/api/webhook-events?to=${future}&q=list_b`)).json().data).toHaveLength(1);
+
+      const bad = await get('/api/webhook-events?from=yesterday&outcome=maybe');
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().status).toBe('error');
+    });
+
+    it('shows one event with its body, and 404 for an unknown id', async () => {
+      const list = (await get('/api/webhook-events?q=list_b')).json();
+      const one = (await get(`/api/webhook-events/${list.data[0].id}`)).json();
+      expect(JSON.parse(one.body)).toMatchObject({ data: { id: 'list_b' } });
+      const missing = await get(`/api/webhook-events/${newId()}`);
+      expect(missing.statusCode).toBe(404);
+      expect(missing.json()).toMatchObject({ status: 'error' });
+    });
+
+    it('replays a failed event once its cause is fixed, idempotently, and records it', async () => {
+      await poisonMessages(t.deps.database.db, dialect);
+      const failed = await t.postWebhook(message('poison_1'));
+      expect(failed.statusCode).toBe(500);
+      const original = (await get('/api/webhook-events?q=poison_1')).json().data[0];
+      expect(original).toMatchObject({ outcome: 'failed', httpStatus: 500, hasBody: true });
+
+      // Still broken: the replay fails and says so.
+      const stillFailing = (await post(`/api/webhook-events/${original.id}/replay`)).json();
+      expect(stillFailing).toMatchObject({ outcome: 'failed', replayOf: original.id });
+
+      await curePoison(t.deps.database.db, dialect);
+      const replay = await post(`/api/webhook-events/${original.id}/replay`);
+      expect(replay.statusCode).toBe(200);
+      expect(replay.json()).toMatchObject({ outcome: 'accepted', replayOf: original.id });
+      const stored = await t.deps.database.db.selectFrom('messages').select('external_id').where('external_id', '=', 'poison_1').execute();
+      expect(stored).toHaveLength(1);
+      expect((await get(`/api/webhook-events/${original.id}`)).json()).toMatchObject({ replayOutcome: 'accepted', replayedAt: expect.any(String) });
+
+      const again = (await post(`/api/webhook-events/${original.id}/replay`)).json();
+      expect(again.outcome).toBe('duplicate');
+      expect(await t.deps.database.db.selectFrom('messages').select('id').where('external_id', '=', 'poison_1').execute()).toHaveLength(1);
+    });
+
+    it('will not replay an event that kept no body', async () => {
+      const invalid = (await get('/api/webhook-events?outcome=invalid')).json().data[0];
+      const response = await post(`/api/webhook-events/${invalid.id}/replay`);
+      expect(response.statusCode).toBe(409);
+      expect((await post(`/api/webhook-events/${newId()}/replay`)).statusCode).toBe(404);
+    });
+
+    it('replays every failed event in a time range', async () => {
+      const since = new Date().toISOString();
+      await poisonMessages(t.deps.database.db, dialect);
+      expect((await t.postWebhook(message('poison_2'))).statusCode).toBe(500);
+      expect((await t.postWebhook(message('poison_3'))).statusCode).toBe(500);
+      await curePoison(t.deps.database.db, dialect);
+      const response = await post('/api/webhook-events/replay', { from: since });
+      expect(response.statusCode).toBe(200);
+      const body = response.json();
+      expect(body.replayed).toBe(2);
+      expect(body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['accepted', 'accepted']);
+    });
+
+    it('aggregates stats over a window', async () => {
+      const stats = (await get('/api/stats/webhooks?window=1h')).json();
+      expect(stats.byOutcome.accepted).toBeGreaterThanOrEqual(3);
+      expect(stats.byOutcome.failed).toBe(3);
+      expect(stats.byOutcome.invalid).toBe(1);
+      expect(stats.total).toBe(Object.values(stats.byOutcome as Record<string, number>).reduce((a, b) => a + b, 0));
+      expect(stats.errorRatio).toBeCloseTo(3 / (stats.byOutcome.accepted + stats.byOutcome.duplicate + 3), 5);
+      expect(stats.latencyMs.p50).toBeGreaterThanOrEqual(0);
+      expect(stats.latencyMs.p95).toBeGreaterThanOrEqual(stats.latencyMs.p50);
+      expect(Date.parse(stats.lastReceivedAt)).toBeGreaterThan(Date.now() - 60_000);
+      expect((await get('/api/stats/webhooks?window=forever')).statusCode).toBe(400);
+    });
+
+    it('purges old rows and drops old accepted bodies before failed ones', async () => {
+      const day = 86_400_000;
+      const now = Date.now();
+      const old = (outcome: WebhookLogEntry['outcome'], ageDays: number): WebhookLogEntry => ({
+        id: newId(),
+        receivedAt: now - ageDays * day,
+        clientIp: null,
+        userAgent: null,
+        sizeBytes: 2,
+        format: 'seed',
+        event: 'message',
+        subject: `purge_${outcome}_${ageDays}`,
+        outcome,
+        httpStatus: outcome === 'failed' ? 500 : 200,
+        durationMs: 1,
+        error: null,
+        rawBody: '{}',
+        authScheme: null,
+        authKey: null,
+        ipAllowed: null,
+        replayOf: null,
+        replayedAt: null,
+        replayOutcome: null,
+      });
+      const rows = [old('accepted', 40), old('accepted', 10), old('failed', 10), old('accepted', 1)];
+      for (const row of rows) await insertWebhookLogEntry(t.deps.database.db, row);
+      const result = await purgeExpiredWebhookLog(t.deps.database.db, { retentionDays: 30, bodyRetentionDays: 7 }, now);
+      expect(result).toEqual({ deleted: 1, bodiesDropped: 1 });
+      const left = await t.deps.database.db.selectFrom('webhook_events').select(['subject', 'raw_body']).where('subject', 'like', 'purge_%').orderBy('subject').execute();
+      expect(left).toEqual([
+        { subject: 'purge_accepted_1', raw_body: '{}' },
+        { subject: 'purge_accepted_10', raw_body: null },
+        { subject: 'purge_failed_10', raw_body: '{}' },
+      ]);
+    });
+  });
+});
