@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       metricsPort: null,
       metricsHost: '127.0.0.1',
       adminToken: null,
+      webhookSilenceAlertSeconds: 1800,
       webhookLogRetentionDays: 30,
       webhookLogBodyRetentionDays: 7,
     });

@@ -43,6 +43,8 @@ export interface Config {
   readonly metricsHost: string;
   /** Bearer token for the admin API (webhook log, replay, stats); null disables that API. */
   readonly adminToken: string | null;
+  /** Seconds without an accepted webhook after which the silence alert fires (exported as a metric for the rule). */
+  readonly webhookSilenceAlertSeconds: number;
   /** Webhook log rows older than this many days are deleted. */
   readonly webhookLogRetentionDays: number;
   /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
@@ -141,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const metricsPort = metricsPortRaw === -1 ? null : metricsPortRaw;
   if (metricsPort !== null && metricsPort === port && port !== 0) problems.push('METRICS_PORT must differ from PORT');
   const metricsHost = env.METRICS_HOST?.trim() || '127.0.0.1';
+  const webhookSilenceAlertSeconds = integer('WEBHOOK_SILENCE_ALERT_SECONDS', 1800, 60, 7 * 86400);
   const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);
   const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', 7, 0, 3650);
   if (webhookLogBodyRetentionDays > webhookLogRetentionDays) {
@@ -180,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort,
     metricsHost,
     adminToken,
+    webhookSilenceAlertSeconds,
     webhookLogRetentionDays,
     webhookLogBodyRetentionDays,
   });

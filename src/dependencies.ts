@@ -42,8 +42,13 @@ export async function openDependencies(
     await database.close();
     throw error;
   }
-  const metrics = createMetrics({ enabled: config.metricsEnabled });
-  const activity = createWebhookActivity(await lastAcceptedWebhookAt(database.db));
+  const lastAcceptedAt = await lastAcceptedWebhookAt(database.db);
+  const metrics = createMetrics({
+    enabled: config.metricsEnabled,
+    lastReceivedAt: lastAcceptedAt,
+    silenceAlertSeconds: config.webhookSilenceAlertSeconds,
+  });
+  const activity = createWebhookActivity(lastAcceptedAt);
   const committer = createGroupCommitter(database.db, {
     maxBatchSize: config.commitBatchMax,
     onBatch: (stats) => metrics.observeCommitBatch(stats),

@@ -10,7 +10,8 @@ import type { DomainEvent } from '../domain/domain-events.js';
 
 const EVENTS = ['message', 'status', 'contact', 'none'] as const;
 const DOMAIN_EVENTS: DomainEvent['type'][] = ['message.created', 'message.status_changed', 'chat.updated', 'contact.updated'];
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// Bucket boundaries sit exactly on the alert thresholds (0.5 s, 1 s) and on Wazzup24's 30 s timeout.
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export interface Metrics {
   readonly registry: Registry;
@@ -21,8 +22,13 @@ export interface Metrics {
   observeDomainEvent(event: DomainEvent): void;
 }
 
-/** `enabled: false` records nothing (the benchmark uses it to measure what metrics cost). */
-export function createMetrics(options: { enabled: boolean }): Metrics {
+/**
+ * `enabled: false` records nothing (the benchmark uses it to measure what metrics cost).
+ * `lastReceivedAt`: the last accepted webhook found in the log at start, or null; without one
+ * the gauge starts at the process start, so that a restart alone does not page anyone.
+ * `silenceAlertSeconds` is exported for the silence alert rule to compare against.
+ */
+export function createMetrics(options: { enabled: boolean; lastReceivedAt: number | null; silenceAlertSeconds: number }): Metrics {
   const registry = new Registry();
   if (!options.enabled) {
     return { registry, observeWebhook() {}, observeIpAllowlistMiss() {}, observeCommitBatch() {}, observeDomainEvent() {} };
@@ -57,7 +63,12 @@ export function createMetrics(options: { enabled: boolean }): Metrics {
   });
   const lastReceived = new Gauge({
     name: 'webhook_last_received_timestamp_seconds',
-    help: 'Unix time of the last accepted (or duplicate) webhook; 0 before the first one.',
+    help: 'Unix time of the last accepted (or duplicate) webhook; the process start before the first one.',
+    registers: [registry],
+  });
+  const silenceThreshold = new Gauge({
+    name: 'webhook_silence_alert_threshold_seconds',
+    help: 'How long without an accepted webhook the silence alert waits (WEBHOOK_SILENCE_ALERT_SECONDS).',
     registers: [registry],
   });
   const allowlistMisses = new Counter({
@@ -96,6 +107,8 @@ export function createMetrics(options: { enabled: boolean }): Metrics {
   for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
   for (const type of DOMAIN_EVENTS) domainEvents.inc({ type }, 0);
   unitFailures.inc(0);
+  lastReceived.set((options.lastReceivedAt ?? Date.now()) / 1000);
+  silenceThreshold.set(options.silenceAlertSeconds);
 
   return {
     registry,
