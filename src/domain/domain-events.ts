@@ -9,6 +9,8 @@ import type { Message } from './messages/messages.types.js';
 export interface DomainEventMap {
   'message.created': { message: Message; chat: Chat };
   'message.status_changed': { message: Message };
+  /** Edited or deleted; the message carries the new state, its history is kept. */
+  'message.updated': { message: Message };
   'chat.updated': { chat: Chat };
   'contact.updated': { contact: Contact };
 }

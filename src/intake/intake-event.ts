@@ -3,14 +3,15 @@
  * normalised into these, so that one domain path handles them all.
  */
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
-import type { IncomingMessage, StatusReport } from '../domain/messages/messages.types.js';
+import type { IncomingMessage, MessageRevision, StatusReport } from '../domain/messages/messages.types.js';
 
 export type IntakeEvent =
   | { kind: 'message'; message: IncomingMessage }
   | { kind: 'status'; status: StatusReport }
-  | { kind: 'contact'; contact: ContactUpdate };
+  | { kind: 'contact'; contact: ContactUpdate }
+  | { kind: 'revision'; revision: MessageRevision };
 
-/** The id an event is about, for the webhook log's search. */
+/** The id an event is about (message id, or the contact's phone), for the webhook log's search. */
 export function subjectOf(event: IntakeEvent): string {
   switch (event.kind) {
     case 'message':
@@ -18,6 +19,8 @@ export function subjectOf(event: IntakeEvent): string {
     case 'status':
       return event.status.messageExternalId;
     case 'contact':
-      return event.contact.phone;
+      return event.contact.phone ?? event.contact.externalKey ?? '';
+    case 'revision':
+      return event.revision.messageExternalId;
   }
 }

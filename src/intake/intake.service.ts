@@ -3,8 +3,8 @@
  * together with its webhook-log entry, and announce the changes once they are on disk.
  */
 import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
-import type { ChangeResult } from '../domain/domain-events.js';
-import { receiveMessage, receiveStatus } from '../domain/messages/messages.service.js';
+import type { ChangeResult, DomainEvent } from '../domain/domain-events.js';
+import { receiveMessage, receiveRevision, receiveStatus } from '../domain/messages/messages.service.js';
 import {
   findWebhookLogEntry,
   insertWebhookLogEntry,
@@ -45,6 +45,8 @@ export interface IntakeResult {
   unauthorized?: string;
   /** Set for a 400. */
   fieldErrors?: FieldErrors;
+  /** Set when a batch was applied without some of its items (answered 200, recorded as `partial`). */
+  skippedItems?: FieldErrors;
   /** Set for a 500: the error that stopped processing (details for the log, never for the client). */
   failure?: unknown;
 }
@@ -182,23 +184,37 @@ export function createIntakeService(deps: {
     }
 
     const rawBody = rawBytes.toString('utf8');
-    const described = { ...base, format: parsed.format, event: parsed.event.kind, subject: subjectOf(parsed.event) };
+    const partial = Object.keys(parsed.itemErrors).length > 0;
+    const described = {
+      ...base,
+      format: parsed.format,
+      event: parsed.label,
+      // Every id the body is about, so that the log can be searched by any of them.
+      subject: [...new Set(parsed.events.map(subjectOf))].join(' ').slice(0, 2000) || null,
+      error: partial ? { message: 'Some items were invalid and skipped', errors: parsed.itemErrors } : null,
+    };
     try {
-      const { change, entry } = await deps.committer.run(async (trx) => {
-        const change = await applyEvent(trx, parsed.event, now());
-        const duplicate = change.outcome === 'duplicate';
+      const { events, entry } = await deps.committer.run(async (trx) => {
+        const events: DomainEvent[] = [];
+        let applied = parsed.events.length === 0;
+        for (const event of parsed.events) {
+          const change = await applyEvent(trx, event, now());
+          applied ||= change.outcome === 'applied';
+          events.push(...change.events);
+        }
         const entry: WebhookLogEntry = {
           ...described,
-          outcome: duplicate ? 'duplicate' : 'accepted',
+          outcome: partial ? 'partial' : applied ? 'accepted' : 'duplicate',
           httpStatus: 200,
           durationMs: elapsedMs(),
-          rawBody: duplicate ? null : rawBody,
+          // A pure repeat needs no body to be replayed: its first delivery kept one.
+          rawBody: applied || partial ? rawBody : null,
         };
         await insertWebhookLogEntry(trx, entry);
-        return { change, entry };
+        return { events, entry };
       });
-      for (const event of change.events) deps.bus.publish(event);
-      return { entry };
+      for (const event of events) deps.bus.publish(event);
+      return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };
     } catch (failure) {
       const entry: WebhookLogEntry = {
         ...described,
@@ -225,5 +241,7 @@ function applyEvent(trx: Executor, event: IntakeEvent, now: number): Promise<Cha
       return receiveStatus(trx, event.status, now);
     case 'contact':
       return receiveContactUpdate(trx, event.contact, now);
+    case 'revision':
+      return receiveRevision(trx, event.revision, now);
   }
 }

@@ -147,6 +147,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
           contact: {
             phone: phone!,
             phoneRaw: phoneRaw!,
+            externalKey: null,
             ...(contact && 'name' in contact ? { name: contact.name ?? null } : {}),
             occurredAt: sentAt!,
           },
@@ -176,6 +177,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
         contact: {
           phone: phone!,
           phoneRaw: data.phone as string,
+          externalKey: null,
           ...('name' in data ? { name: (data.name as string | null) ?? null } : {}),
           ...('avatar' in data ? { avatarUrl: (data.avatar as string | null) ?? null } : {}),
           occurredAt: occurredAt!,

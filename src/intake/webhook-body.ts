@@ -1,18 +1,25 @@
 /**
- * Raw bytes → a normalised intake event, or every reason why not. JSON is parsed here (not by
+ * Raw bytes → normalised intake events, or every reason why not. JSON is parsed here (not by
  * Fastify) so that every bad body, malformed or not, gets the same envelope and the same log entry.
+ * The body's shape says its format: the seed's `{event, data}`, or Wazzup24 v3's keyed arrays.
  */
 import secureJson from 'secure-json-parse';
 import type { FieldErrors } from '../errors.js';
 import type { IntakeEvent } from './intake-event.js';
 import { nestsDeeperThan } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
+import { isWazzupV3Shaped, parseWazzupV3Body } from './wazzup-v3-format.js';
 
 export type BodyParseResult =
   | {
       ok: true;
-      format: 'seed';
-      event: IntakeEvent;
+      format: 'seed' | 'wazzup_v3';
+      /** In the order they are to be applied; empty for bodies that change nothing (`{"test":true}`). */
+      events: IntakeEvent[];
+      /** What the body carries, for the webhook log and metrics: message, status, contact, batch, test, … */
+      label: string;
+      /** Items of a batch skipped for their errors; the others are applied. */
+      itemErrors: FieldErrors;
       /** The body's top-level `signature` member, if any, for the authenticator to cross-check. */
       signature: unknown;
     }
@@ -48,8 +55,13 @@ export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, ma
     return { ok: false, event: null, errors: { body: ['The request body must be a JSON object.'] } };
   }
   const record = body as Record<string, unknown>;
+  if (!('event' in record) && isWazzupV3Shaped(record)) {
+    const v3 = parseWazzupV3Body(record, receivedAt);
+    if (!v3.ok) return { ok: false, event: null, errors: v3.errors };
+    return { ok: true, format: 'wazzup_v3', events: v3.events, label: v3.label, itemErrors: v3.itemErrors, signature: record.signature };
+  }
   const eventName = typeof record.event === 'string' ? record.event.slice(0, 64) : null;
   const seed = parseSeedBody(record, receivedAt);
   if (!seed.ok) return { ok: false, event: eventName, errors: seed.errors };
-  return { ok: true, format: 'seed', event: seed.event, signature: record.signature };
+  return { ok: true, format: 'seed', events: [seed.event], label: seed.event.kind, itemErrors: {}, signature: record.signature };
 }

@@ -84,6 +84,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       if (result.unauthorized) throw new AppError('unauthorized', 401, result.unauthorized);
       if (result.fieldErrors) throw invalidWebhookData(result.fieldErrors);
       if (result.failure !== undefined) throw result.failure;
+      if (result.skippedItems) {
+        // 200 all the same: Wazzup24 resends anything else, and the invalid items would never pass.
+        return { status: 'success', message: 'Webhook processed; invalid items were skipped', errors: result.skippedItems };
+      }
       return { status: 'success', message: 'Webhook processed successfully' };
     },
   );

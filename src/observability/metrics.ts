@@ -8,8 +8,11 @@ import { WEBHOOK_OUTCOMES, type WebhookLogEntry } from '../domain/webhook-log/we
 import type { BatchStats } from '../storage/group-commit.js';
 import type { DomainEvent } from '../domain/domain-events.js';
 
-const EVENTS = ['message', 'status', 'contact', 'none'] as const;
-const DOMAIN_EVENTS: DomainEvent['type'][] = ['message.created', 'message.status_changed', 'chat.updated', 'contact.updated'];
+/** `event` label values: the kinds a body carries, `other` for v3 kinds we only record, `none` for the rest. */
+const EVENTS = ['message', 'status', 'contact', 'batch', 'test', 'other', 'none'] as const;
+const PROCESSED_EVENTS = ['message', 'status', 'contact', 'batch'] as const;
+const RECORDED_ONLY = new Set(['create_contact', 'create_deal', 'channels_update', 'template_status', 'empty']);
+const DOMAIN_EVENTS: DomainEvent['type'][] = ['message.created', 'message.updated', 'message.status_changed', 'chat.updated', 'contact.updated'];
 // Bucket boundaries sit exactly on the alert thresholds (0.5 s, 1 s) and on Wazzup24's 30 s timeout.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
@@ -37,7 +40,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
 
   const requests = new Counter({
     name: 'webhook_requests_total',
-    help: 'Webhook requests by event and outcome (accepted, duplicate, invalid, rejected, failed).',
+    help: 'Webhook requests by event and outcome (accepted, duplicate, partial, invalid, rejected, failed).',
     labelNames: ['event', 'outcome'],
     registers: [registry],
   });
@@ -103,7 +106,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
 
   for (const event of EVENTS) for (const outcome of WEBHOOK_OUTCOMES) requests.inc({ event, outcome }, 0);
   for (const outcome of WEBHOOK_OUTCOMES) requestDuration.zero({ outcome });
-  for (const event of EVENTS.slice(0, 3)) processingDuration.zero({ event });
+  for (const event of PROCESSED_EVENTS) processingDuration.zero({ event });
   for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
   for (const type of DOMAIN_EVENTS) domainEvents.inc({ type }, 0);
   unitFailures.inc(0);
@@ -113,15 +116,17 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   return {
     registry,
     observeWebhook(entry, requestSeconds) {
-      // Only our three event names become labels; anything a client wrote is "none".
-      const event = entry.event === 'message' || entry.event === 'status' || entry.event === 'contact' ? entry.event : 'none';
+      // Only our own names become labels; anything a client wrote is "none".
+      const event = (EVENTS as readonly string[]).includes(entry.event ?? '') ? entry.event! : RECORDED_ONLY.has(entry.event ?? '') ? 'other' : 'none';
       requests.inc({ event, outcome: entry.outcome });
       requestDuration.observe({ outcome: entry.outcome }, requestSeconds);
       requestSize.observe(entry.sizeBytes);
-      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate' || entry.outcome === 'failed') {
+      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate' || entry.outcome === 'partial' || entry.outcome === 'failed') {
         processingDuration.observe({ event }, entry.durationMs / 1000);
       }
-      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate') lastReceived.set(entry.receivedAt / 1000);
+      if (entry.outcome === 'accepted' || entry.outcome === 'duplicate' || entry.outcome === 'partial') {
+        lastReceived.set(entry.receivedAt / 1000);
+      }
     },
     observeIpAllowlistMiss(mode) {
       allowlistMisses.inc({ mode });

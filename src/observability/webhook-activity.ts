@@ -12,7 +12,7 @@ export function createWebhookActivity(initial: number | null): WebhookActivity {
   return {
     lastAcceptedAt: () => last,
     record(entry) {
-      if ((entry.outcome === 'accepted' || entry.outcome === 'duplicate') && (last === null || entry.receivedAt > last)) {
+      if ((entry.outcome === 'accepted' || entry.outcome === 'duplicate' || entry.outcome === 'partial') && (last === null || entry.receivedAt > last)) {
         last = entry.receivedAt;
       }
     },

@@ -15,6 +15,10 @@ export interface ContactsTable {
   info_updated_at: number | null;
   created_at: number;
   updated_at: number;
+  /** `chatType:chatId` for a contact known by messenger identity rather than phone; unique when present. */
+  external_key: string | null;
+  /** Telegram username, without `@`. */
+  username: string | null;
 }
 
 export interface ChatsTable {
@@ -59,6 +63,28 @@ export interface MessagesTable {
   /** The whole `data` object as received, so fields we do not model are never lost. */
   raw: string;
   created_at: number;
+  /** The operator who wrote an outgoing message (Wazzup24 `authorName` / `authorId`). */
+  author_name: string | null;
+  author_id: string | null;
+  /** The sender's id of the message this one quotes. */
+  quoted_message_id: string | null;
+  edited_at: number | null;
+  deleted_at: number | null;
+}
+
+export interface MessageRevisionsTable {
+  id: string;
+  message_external_id: string;
+  /** `edited` or `deleted`. */
+  kind: string;
+  old_text: string | null;
+  new_text: string | null;
+  author_name: string | null;
+  author_id: string | null;
+  occurred_at: number;
+  received_at: number;
+  fingerprint: string;
+  raw: string;
 }
 
 export interface MessageStatusesTable {
@@ -101,5 +127,6 @@ export interface Database {
   chats: ChatsTable;
   messages: MessagesTable;
   message_statuses: MessageStatusesTable;
+  message_revisions: MessageRevisionsTable;
   webhook_events: WebhookEventsTable;
 }

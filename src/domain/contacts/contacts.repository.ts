@@ -14,6 +14,8 @@ function toContact(row: Selectable<ContactsTable>): Contact {
     infoUpdatedAt: row.info_updated_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    externalKey: row.external_key,
+    username: row.username,
   };
 }
 
@@ -22,12 +24,17 @@ export async function findContactByPhone(db: Executor, phone: string): Promise<C
   return row && toContact(row);
 }
 
+export async function findContactByExternalKey(db: Executor, externalKey: string): Promise<Contact | undefined> {
+  const row = await db.selectFrom('contacts').selectAll().where('external_key', '=', externalKey).executeTakeFirst();
+  return row && toContact(row);
+}
+
 export async function findContactById(db: Executor, id: string): Promise<Contact | undefined> {
   const row = await db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toContact(row);
 }
 
-/** Inserts a contact unless one with this phone exists (then returns undefined). */
+/** Inserts a contact unless one with this phone or external key exists (then returns undefined). */
 export async function insertContactIfAbsent(
   db: Executor,
   contact: Omit<Contact, 'id' | 'updatedAt'>,
@@ -43,8 +50,11 @@ export async function insertContactIfAbsent(
       info_updated_at: contact.infoUpdatedAt,
       created_at: contact.createdAt,
       updated_at: contact.createdAt,
+      external_key: contact.externalKey,
+      username: contact.username,
     })
-    .onConflict((oc) => oc.column('phone').doNothing())
+    // No target: a clash on either unique key (phone, external key) means it exists.
+    .onConflict((oc) => oc.doNothing())
     .returningAll()
     .executeTakeFirst();
   return row && toContact(row);
@@ -57,13 +67,21 @@ export async function insertContactIfAbsent(
 export async function updateContactInfo(
   db: Executor,
   id: string,
-  info: { name: string | null; avatarUrl: string | null; phoneRaw: string | null; infoUpdatedAt: number; updatedAt: number },
+  info: {
+    name: string | null;
+    avatarUrl: string | null;
+    username: string | null;
+    phoneRaw: string | null;
+    infoUpdatedAt: number;
+    updatedAt: number;
+  },
 ): Promise<Contact | undefined> {
   const row = await db
     .updateTable('contacts')
     .set({
       name: info.name,
       avatar_url: info.avatarUrl,
+      username: info.username,
       phone_raw: info.phoneRaw,
       info_updated_at: info.infoUpdatedAt,
       updated_at: info.updatedAt,

@@ -11,15 +11,23 @@ export interface Contact {
   infoUpdatedAt: number | null;
   createdAt: number;
   updatedAt: number;
+  /** `chatType:chatId` for a contact known by messenger identity rather than by phone. */
+  externalKey: string | null;
+  /** Telegram username, without `@`. */
+  username: string | null;
 }
 
 /** A contact update as the intake hands it over (from a `contact` event or a message's sender). */
 export interface ContactUpdate {
-  phone: string;
-  phoneRaw: string;
+  /** E.164; the contact's key whenever it is known. */
+  phone: string | null;
+  phoneRaw: string | null;
+  /** `chatType:chatId`: the key of a contact whose phone is unknown (Telegram, Instagram). */
+  externalKey: string | null;
   /** Undefined: the event says nothing about it. */
   name?: string | null;
   avatarUrl?: string | null;
+  username?: string | null;
   /** Sender's time of this information, epoch ms. */
   occurredAt: number;
 }

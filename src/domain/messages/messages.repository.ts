@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
-import type { MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
+import type { MessageRevisionsTable, MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
 import { statusRank, type DeliveryStatus } from './delivery-status.js';
 import type { Message, MessageDirection } from './messages.types.js';
 
@@ -26,6 +26,11 @@ function toMessage(row: Selectable<MessagesTable>): Message {
     error: row.error === null ? null : (JSON.parse(row.error) as unknown),
     raw: JSON.parse(row.raw) as unknown,
     createdAt: row.created_at,
+    authorName: row.author_name,
+    authorId: row.author_id,
+    quotedMessageId: row.quoted_message_id,
+    editedAt: row.edited_at,
+    deletedAt: row.deleted_at,
   };
 }
 
@@ -65,6 +70,11 @@ export async function insertMessageIfAbsent(
     error: message.error === null || message.error === undefined ? null : JSON.stringify(message.error),
     raw: JSON.stringify(message.raw),
     created_at: message.createdAt,
+    author_name: message.authorName,
+    author_id: message.authorId,
+    quoted_message_id: message.quotedMessageId,
+    edited_at: message.editedAt,
+    deleted_at: message.deletedAt,
   };
   const row = await db
     .insertInto('messages')
@@ -104,7 +114,8 @@ export async function advanceMessageStatus(
 }
 
 export interface StoredStatus {
-  status: DeliveryStatus;
+  /** As recorded: one of ours, or a name we do not rank. */
+  status: string;
   occurredAt: number;
   error: unknown;
 }
@@ -112,7 +123,7 @@ export interface StoredStatus {
 /** Records a status report once per (message, status); returns false for a repeat. */
 export async function insertStatusIfAbsent(
   db: Executor,
-  report: { messageExternalId: string; status: DeliveryStatus; occurredAt: number; receivedAt: number; error: string | null },
+  report: { messageExternalId: string; status: string; occurredAt: number; receivedAt: number; error: string | null },
 ): Promise<boolean> {
   const values: Insertable<MessageStatusesTable> = {
     id: newId(),
@@ -139,8 +150,37 @@ export async function listStatusesOf(db: Executor, messageExternalId: string): P
     .where('message_external_id', '=', messageExternalId)
     .execute();
   return rows.map((r) => ({
-    status: r.status as DeliveryStatus,
+    status: r.status,
     occurredAt: r.occurred_at,
     error: r.error === null ? null : (JSON.parse(r.error) as unknown),
   }));
+}
+
+/** Records an edit or deletion once per fingerprint; returns false for a repeat. */
+export async function insertRevisionIfAbsent(
+  db: Executor,
+  revision: Omit<Insertable<MessageRevisionsTable>, 'id'>,
+): Promise<boolean> {
+  const row = await db
+    .insertInto('message_revisions')
+    .values({ id: newId(), ...revision })
+    .onConflict((oc) => oc.columns(['message_external_id', 'fingerprint']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Applies an edit (new text) or a deletion (its time) to a stored message. */
+export async function reviseMessage(
+  db: Executor,
+  externalId: string,
+  revision: { kind: 'edited'; text: string | null; at: number } | { kind: 'deleted'; at: number },
+): Promise<Message | undefined> {
+  const row = await db
+    .updateTable('messages')
+    .set(revision.kind === 'edited' ? { text: revision.text, edited_at: revision.at } : { deleted_at: revision.at })
+    .where('external_id', '=', externalId)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toMessage(row);
 }

@@ -3,23 +3,30 @@ import { recordMessageOnChat } from '../chats/chats.repository.js';
 import { ensureChat } from '../chats/chats.service.js';
 import { upsertContact } from '../contacts/contacts.service.js';
 import type { ChangeResult, DomainEvent } from '../domain-events.js';
-import { statusRank, type DeliveryStatus } from './delivery-status.js';
+import { statusRank, toDeliveryStatus, type DeliveryStatus } from './delivery-status.js';
 import {
   advanceMessageStatus,
   insertMessageIfAbsent,
+  insertRevisionIfAbsent,
   insertStatusIfAbsent,
   listStatusesOf,
   messageExists,
+  reviseMessage,
   type StoredStatus,
 } from './messages.repository.js';
-import type { IncomingMessage, StatusReport } from './messages.types.js';
+import type { IncomingMessage, MessageRevision, StatusReport } from './messages.types.js';
 
 /**
  * Stores a new message with its contact and chat, once per external id: a repeat changes nothing
  * and announces nothing. Statuses that arrived before the message are applied to it now.
  * Runs inside the caller's transaction.
  */
-export async function receiveMessage(trx: Executor, input: IncomingMessage, now: number): Promise<ChangeResult> {
+export async function receiveMessage(
+  trx: Executor,
+  input: IncomingMessage,
+  now: number,
+  revised: { editedAt?: number; deletedAt?: number } = {},
+): Promise<ChangeResult> {
   // Checked first so that a repeat does not touch the contact or the chat either.
   if (await messageExists(trx, input.externalId)) return { outcome: 'duplicate', events: [] };
 
@@ -34,7 +41,7 @@ export async function receiveMessage(trx: Executor, input: IncomingMessage, now:
 
   const early = await listStatusesOf(trx, input.externalId);
   const best = highestStatus(early);
-  const failure = early.find((s) => s.status === 'failed');
+  const failure = early.find((s) => toDeliveryStatus(s.status) === 'failed');
   const message = await insertMessageIfAbsent(trx, {
     externalId: input.externalId,
     chatId: chat.id,
@@ -51,6 +58,11 @@ export async function receiveMessage(trx: Executor, input: IncomingMessage, now:
     error: failure?.error ?? null,
     raw: input.raw,
     createdAt: now,
+    authorName: input.authorName ?? null,
+    authorId: input.authorId ?? null,
+    quotedMessageId: input.quotedMessageId ?? null,
+    editedAt: revised.editedAt ?? null,
+    deletedAt: revised.deletedAt ?? null,
   });
   // Another writer stored it between our check and our insert: a duplicate after all.
   if (!message) return { outcome: 'duplicate', events: [] };
@@ -70,6 +82,7 @@ export async function receiveMessage(trx: Executor, input: IncomingMessage, now:
 /**
  * Records a delivery status. It moves the message forward only (a late `delivered` never
  * overwrites `read`); a status for a message not yet stored is kept and applied on its arrival.
+ * A status name we do not know is recorded and moves nothing.
  */
 export async function receiveStatus(trx: Executor, report: StatusReport, now: number): Promise<ChangeResult> {
   const error = report.error === null || report.error === undefined ? null : JSON.stringify(report.error);
@@ -81,19 +94,51 @@ export async function receiveStatus(trx: Executor, report: StatusReport, now: nu
     error,
   });
   if (!isNew) return { outcome: 'duplicate', events: [] };
-  const message = await advanceMessageStatus(trx, report.messageExternalId, {
-    status: report.status,
-    at: report.occurredAt,
-    error,
-  });
+  const known = toDeliveryStatus(report.status);
+  if (!known) return { outcome: 'applied', events: [] };
+  const message = await advanceMessageStatus(trx, report.messageExternalId, { status: known, at: report.occurredAt, error });
   return {
     outcome: 'applied',
     events: message ? [{ type: 'message.status_changed', payload: { message } }] : [],
   };
 }
 
+/**
+ * Applies an edit or a deletion and keeps it in the message's history. When the original message
+ * has not arrived, the revised message is stored in its place (and the original, if it comes
+ * later, is a duplicate: the newer content wins).
+ */
+export async function receiveRevision(trx: Executor, revision: MessageRevision, now: number): Promise<ChangeResult> {
+  const isNew = await insertRevisionIfAbsent(trx, {
+    message_external_id: revision.messageExternalId,
+    kind: revision.kind,
+    old_text: revision.oldText,
+    new_text: revision.newText,
+    author_name: revision.authorName,
+    author_id: revision.authorId,
+    occurred_at: revision.occurredAt,
+    received_at: now,
+    fingerprint: revision.fingerprint,
+    raw: JSON.stringify(revision.raw),
+  });
+  if (!isNew) return { outcome: 'duplicate', events: [] };
+
+  const at = revision.occurredAt;
+  if (!(await messageExists(trx, revision.messageExternalId))) {
+    return receiveMessage(trx, revision.message, now, revision.kind === 'edited' ? { editedAt: at } : { deletedAt: at });
+  }
+  const message =
+    revision.kind === 'edited'
+      ? await reviseMessage(trx, revision.messageExternalId, { kind: 'edited', text: revision.newText, at })
+      : await reviseMessage(trx, revision.messageExternalId, { kind: 'deleted', at });
+  return { outcome: 'applied', events: message ? [{ type: 'message.updated', payload: { message } }] : [] };
+}
+
 function highestStatus(statuses: StoredStatus[]): { status: DeliveryStatus; occurredAt: number } | undefined {
-  let best: StoredStatus | undefined;
-  for (const s of statuses) if (!best || statusRank(s.status) > statusRank(best.status)) best = s;
+  let best: { status: DeliveryStatus; occurredAt: number } | undefined;
+  for (const s of statuses) {
+    const status = toDeliveryStatus(s.status);
+    if (status && (!best || statusRank(status) > statusRank(best.status))) best = { status, occurredAt: s.occurredAt };
+  }
   return best;
 }

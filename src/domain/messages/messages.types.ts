@@ -30,6 +30,13 @@ export interface Message {
   /** Everything the sender sent about this message, including fields we do not model. */
   raw: unknown;
   createdAt: number;
+  /** The operator who wrote an outgoing message, as the messenger platform names them. */
+  authorName: string | null;
+  authorId: string | null;
+  /** The sender's id of the message this one quotes. */
+  quotedMessageId: string | null;
+  editedAt: number | null;
+  deletedAt: number | null;
 }
 
 /** A new message as the intake hands it over. */
@@ -45,12 +52,36 @@ export interface IncomingMessage {
   /** The contact the message comes from, if the event names one. */
   contact: ContactUpdate | null;
   raw: unknown;
+  authorName?: string | null;
+  authorId?: string | null;
+  quotedMessageId?: string | null;
+}
+
+export type RevisionKind = 'edited' | 'deleted';
+
+/** An edit or a deletion of a message, as the intake hands it over. */
+export interface MessageRevision {
+  messageExternalId: string;
+  kind: RevisionKind;
+  /** The text after the edit (null for a deletion). */
+  newText: string | null;
+  /** The text before, as the sender reports it. */
+  oldText: string | null;
+  authorName: string | null;
+  authorId: string | null;
+  occurredAt: number;
+  /** Identifies this revision, so that a repeat is recognised. */
+  fingerprint: string;
+  raw: unknown;
+  /** The message as the revision shows it: stored as new when the original never arrived. */
+  message: IncomingMessage;
 }
 
 /** A delivery status report as the intake hands it over. */
 export interface StatusReport {
   messageExternalId: string;
-  status: DeliveryStatus;
+  /** Our name for a known status; any other name as sent (it is recorded, and moves nothing). */
+  status: DeliveryStatus | (string & {});
   occurredAt: number;
   error: unknown;
 }

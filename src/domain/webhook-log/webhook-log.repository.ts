@@ -90,8 +90,8 @@ export async function markWebhookLogEntryReplayed(db: Executor, id: string, outc
 
 /**
  * Deletes entries received before `before`, and drops the bodies of accepted and duplicate
- * entries received before `bodiesBefore` (failed ones keep theirs while they exist: they are
- * what a replay needs).
+ * entries received before `bodiesBefore` (failed and partial ones keep theirs while they exist:
+ * they are what a replay needs).
  */
 export async function purgeWebhookLog(
   db: Executor,
@@ -121,7 +121,7 @@ export async function lastAcceptedWebhookAt(db: Executor): Promise<number | null
   const row = await db
     .selectFrom('webhook_events')
     .select((eb) => eb.fn.max('received_at').as('last'))
-    .where('outcome', 'in', ['accepted', 'duplicate'])
+    .where('outcome', 'in', ['accepted', 'duplicate', 'partial'])
     .executeTakeFirst();
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }
@@ -137,13 +137,13 @@ export async function webhookLogStats(db: Executor, window: { from: number; to: 
   const byOutcome = Object.fromEntries(WEBHOOK_OUTCOMES.map((o) => [o, 0])) as Record<WebhookOutcome, number>;
   for (const row of counts) if (row.outcome in byOutcome) byOutcome[row.outcome as WebhookOutcome] = Number(row.n);
   const total = Object.values(byOutcome).reduce((a, b) => a + b, 0);
-  const processed = byOutcome.accepted + byOutcome.duplicate + byOutcome.failed;
+  const processed = byOutcome.accepted + byOutcome.duplicate + byOutcome.partial + byOutcome.failed;
 
   const percentile = async (p: number): Promise<number | null> => {
     if (processed === 0) return null;
     const row = await inWindow
       .select('duration_ms')
-      .where('outcome', 'in', ['accepted', 'duplicate', 'failed'])
+      .where('outcome', 'in', ['accepted', 'duplicate', 'partial', 'failed'])
       .orderBy('duration_ms')
       .limit(1)
       .offset(Math.min(processed - 1, Math.floor(p * processed)))
@@ -152,7 +152,7 @@ export async function webhookLogStats(db: Executor, window: { from: number; to: 
   };
   const last = await inWindow
     .select((eb) => eb.fn.max('received_at').as('last'))
-    .where('outcome', 'in', ['accepted', 'duplicate'])
+    .where('outcome', 'in', ['accepted', 'duplicate', 'partial'])
     .executeTakeFirst();
 
   return {

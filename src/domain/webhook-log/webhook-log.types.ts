@@ -1,11 +1,13 @@
 /** How a webhook request ended. */
-export const WEBHOOK_OUTCOMES = ['accepted', 'duplicate', 'invalid', 'rejected', 'failed'] as const;
+export const WEBHOOK_OUTCOMES = ['accepted', 'duplicate', 'partial', 'invalid', 'rejected', 'failed'] as const;
 
 export type WebhookOutcome =
   /** Stored (or a status kept for a message still to come). */
   | 'accepted'
   /** Seen before; acknowledged and changed nothing. */
   | 'duplicate'
+  /** A batch applied without its invalid items (200); the body is kept so they can be replayed. */
+  | 'partial'
   /** The body is not a valid webhook (400). */
   | 'invalid'
   /** Refused before reading the body: too large, wrong content type (413, 415). */

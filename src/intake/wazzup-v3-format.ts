@@ -1,0 +1,249 @@
+/**
+ * Native Wazzup24 API v3 bodies: `{"messages":[…],"statuses":[…]}` (together or apart, several items
+ * each), `{"test":true}`, and `createContact` / `createDeal` / `channelsUpdates` / `templateStatus`.
+ * Items are normalised into the same intake events as the seed format.
+ *
+ * Lenient where Wazzup24 is loose (nulls for absent fields, enum values its docs do not list yet,
+ * the raw item kept whole); strict where it matters (an item without its `messageId` is reported
+ * under its path and skipped, and the valid items of the same batch are still applied).
+ */
+import { createHash } from 'node:crypto';
+import { Ajv } from 'ajv';
+import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
+import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
+import type { IncomingMessage } from '../domain/messages/messages.types.js';
+import { normalizePhone } from '../domain/phone.js';
+import type { FieldErrors } from '../errors.js';
+import { collectAjvErrors } from './field-errors.js';
+import type { IntakeEvent } from './intake-event.js';
+
+/** Top-level keys that mark a v3 body. */
+const V3_KEYS = ['test', 'messages', 'statuses', 'createContact', 'createDeal', 'channelsUpdates', 'templateStatus'];
+
+/** Messengers whose `chatId` is the customer's phone in international digits. */
+const PHONE_CHAT_TYPES = new Set(['whatsapp', 'viber']);
+
+const nullableString = (maxLength: number) => ({ type: ['string', 'null'], maxLength });
+const id = { type: 'string', minLength: 1, maxLength: 255 };
+
+const messageItem = {
+  type: 'object',
+  required: ['messageId', 'chatId'],
+  properties: {
+    messageId: id,
+    chatId: { type: ['string', 'integer'], minLength: 1, maxLength: 255 },
+    channelId: nullableString(255),
+    chatType: nullableString(64),
+    dateTime: { type: ['string', 'number', 'null'] },
+    type: nullableString(64),
+    isEcho: { type: ['boolean', 'null'] },
+    text: nullableString(65_536),
+    contentUri: nullableString(4096),
+    status: nullableString(64),
+    contact: {
+      type: ['object', 'null'],
+      properties: {
+        name: nullableString(255),
+        avatarUri: nullableString(4096),
+        username: nullableString(255),
+        phone: nullableString(64),
+      },
+    },
+    authorName: nullableString(255),
+    authorId: nullableString(255),
+    quotedMessage: { type: ['object', 'null'] },
+    isEdited: { type: ['boolean', 'null'] },
+    isDeleted: { type: ['boolean', 'null'] },
+    oldInfo: { type: ['object', 'null'], properties: { oldText: nullableString(65_536) } },
+    error: { type: ['object', 'null'] },
+  },
+};
+
+const statusItem = {
+  type: 'object',
+  required: ['messageId', 'status'],
+  properties: {
+    messageId: id,
+    status: { type: 'string', minLength: 1, maxLength: 64 },
+    timestamp: { type: ['string', 'number', 'null'] },
+    error: { type: ['object', 'null'] },
+  },
+};
+
+const bodySchema = {
+  type: 'object',
+  properties: {
+    test: { type: ['boolean', 'string'] },
+    messages: { type: 'array', maxItems: 1000, items: messageItem },
+    statuses: { type: 'array', maxItems: 1000, items: statusItem },
+    createContact: { type: 'object' },
+    createDeal: { type: 'object' },
+    channelsUpdates: { type: 'array' },
+    templateStatus: { type: 'object' },
+  },
+};
+
+const validate = new Ajv({ allErrors: true, strict: false }).compile(bodySchema);
+
+export type V3ParseResult =
+  | {
+      ok: true;
+      events: IntakeEvent[];
+      /** What the body carries, for the webhook log: message, status, batch, test, create_contact, … */
+      label: string;
+      /** Items skipped for their errors, reported by path (`messages.3.messageId`). */
+      itemErrors: FieldErrors;
+    }
+  | { ok: false; errors: FieldErrors };
+
+/** True when the body has a v3 key (and no seed `event`). */
+export function isWazzupV3Shaped(body: Record<string, unknown>): boolean {
+  return V3_KEYS.some((key) => key in body);
+}
+
+export function parseWazzupV3Body(body: Record<string, unknown>, receivedAt: number): V3ParseResult {
+  const errors: FieldErrors = {};
+  if (!validate(body)) collectAjvErrors(errors, validate.errors);
+
+  // Errors inside an item skip that item only; anything else (a `messages` that is not an array)
+  // makes the whole body invalid.
+  const badItems = new Set<string>();
+  for (const path of Object.keys(errors)) {
+    const match = /^(messages|statuses)\.(\d+)(\.|$)/.exec(path);
+    if (match) badItems.add(`${match[1]}.${match[2]}`);
+    else return { ok: false, errors };
+  }
+
+  const messages = (Array.isArray(body.messages) ? body.messages : []) as Record<string, unknown>[];
+  const statuses = (Array.isArray(body.statuses) ? body.statuses : []) as Record<string, unknown>[];
+  const events: IntakeEvent[] = [];
+  // Messages first, so that a status for a message of the same batch finds it.
+  messages.forEach((item, i) => {
+    if (!badItems.has(`messages.${i}`)) events.push(...messageEvents(item, receivedAt));
+  });
+  statuses.forEach((item, i) => {
+    if (!badItems.has(`statuses.${i}`)) events.push(statusEvent(item, receivedAt));
+  });
+
+  const itemCount = messages.length + statuses.length;
+  if (itemCount > 0 && badItems.size === itemCount) return { ok: false, errors };
+  return { ok: true, events, label: labelOf(body, messages.length, statuses.length), itemErrors: errors };
+}
+
+function labelOf(body: Record<string, unknown>, messages: number, statuses: number): string {
+  if (messages > 0 && statuses > 0) return 'batch';
+  if (messages > 0) return 'message';
+  if (statuses > 0) return 'status';
+  if (body.test === true || body.test === 'true') return 'test';
+  if ('createContact' in body) return 'create_contact';
+  if ('createDeal' in body) return 'create_deal';
+  if ('channelsUpdates' in body) return 'channels_update';
+  if ('templateStatus' in body) return 'template_status';
+  return 'empty';
+}
+
+function messageEvents(item: Record<string, unknown>, receivedAt: number): IntakeEvent[] {
+  const chatType = (item.chatType as string | null | undefined) ?? '';
+  const chatId = String(item.chatId);
+  const sentAt = toEpochMs(item.dateTime) ?? receivedAt;
+  const contentUri = (item.contentUri as string | null | undefined) ?? null;
+  const quoted = item.quotedMessage as Record<string, unknown> | null | undefined;
+  const message: IncomingMessage = {
+    externalId: item.messageId as string,
+    chat: { channelId: (item.channelId as string | null | undefined) ?? '', chatType, externalId: chatId },
+    direction: item.isEcho === true ? 'out' : 'in',
+    type: (item.type as string | null | undefined) ?? 'unknown',
+    text: (item.text as string | null | undefined) ?? null,
+    sender: null,
+    file: contentUri === null ? null : { url: contentUri, name: fileNameOf(contentUri), size: null, mimeType: null },
+    sentAt,
+    contact: contactOf(item, chatType, chatId, sentAt),
+    raw: item,
+    authorName: (item.authorName as string | null | undefined) ?? null,
+    authorId: (item.authorId as string | null | undefined) ?? null,
+    quotedMessageId: typeof quoted?.messageId === 'string' ? quoted.messageId : null,
+  };
+
+  if (item.isEdited === true || item.isDeleted === true) {
+    const oldInfo = item.oldInfo as Record<string, unknown> | null | undefined;
+    return [
+      {
+        kind: 'revision',
+        revision: {
+          messageExternalId: message.externalId,
+          kind: item.isDeleted === true ? 'deleted' : 'edited',
+          newText: item.isDeleted === true ? null : message.text,
+          oldText: (oldInfo?.oldText as string | null | undefined) ?? null,
+          authorName: message.authorName ?? null,
+          authorId: message.authorId ?? null,
+          occurredAt: sentAt,
+          fingerprint: createHash('sha256').update(JSON.stringify(item)).digest('hex'),
+          raw: item,
+          message,
+        },
+      },
+    ];
+  }
+
+  const events: IntakeEvent[] = [{ kind: 'message', message }];
+  // An outgoing message (echo) carries its delivery status; `inbound` is no delivery status.
+  const status = item.status as string | null | undefined;
+  if (status && status !== 'inbound') {
+    events.push({
+      kind: 'status',
+      status: { messageExternalId: message.externalId, status: toDeliveryStatus(status) ?? status, occurredAt: sentAt, error: item.error ?? null },
+    });
+  }
+  return events;
+}
+
+function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeEvent {
+  const status = item.status as string;
+  return {
+    kind: 'status',
+    status: {
+      messageExternalId: item.messageId as string,
+      // Unknown names (`edited`, future ones) are recorded as sent and move nothing.
+      status: toDeliveryStatus(status) ?? status,
+      occurredAt: toEpochMs(item.timestamp) ?? receivedAt,
+      error: item.error ?? null,
+    },
+  };
+}
+
+/**
+ * The customer behind a chat: found by phone when the messenger's chat id is one (WhatsApp,
+ * Viber) or the contact carries one (Telegram, MAX); otherwise by `chatType:chatId`.
+ */
+function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate {
+  const contact = item.contact as Record<string, string | null | undefined> | null | undefined;
+  const phoneRaw = PHONE_CHAT_TYPES.has(chatType) ? chatId : (contact?.phone ?? null);
+  const phone = phoneRaw === null ? null : normalizePhone(phoneRaw);
+  return {
+    phone,
+    phoneRaw: phone === null ? null : phoneRaw,
+    externalKey: phone === null ? `${chatType}:${chatId}` : null,
+    ...(contact && 'name' in contact && { name: contact.name ?? null }),
+    ...(contact && 'avatarUri' in contact && { avatarUrl: contact.avatarUri ?? null }),
+    ...(contact && 'username' in contact && { username: contact.username ?? null }),
+    occurredAt,
+  };
+}
+
+/** Wazzup24's media links name the file in their query: `…/?filename=photo.jpg`. */
+function fileNameOf(uri: string): string | null {
+  try {
+    return new URL(uri).searchParams.get('filename');
+  } catch {
+    return null;
+  }
+}
+
+function toEpochMs(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value < 1e11 ? value * 1000 : value;
+  if (typeof value === 'string') {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  return undefined;
+}
