@@ -1,0 +1,244 @@
+/**
+ * Native Wazzup24 v3 bodies through the same endpoint, auth, log and domain code as the seed
+ * format. Fixtures are the examples of reference/wazzup24-v3.md; the rest are built like them.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { testDialects } from '../helpers/test-database.js';
+
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/wazzup-v3/${name}.json`, import.meta.url), 'utf8');
+const CHANNEL = 'b96a353b-9999-4cac-8413-ba99999f981';
+const OTHER_CHANNEL = 'c0ffee00-0000-4000-8000-000000000002';
+
+let sequence = 0;
+/** A v3 message item with fresh ids unless overridden. */
+function item(overrides: Record<string, unknown> = {}) {
+  sequence += 1;
+  return {
+    messageId: `00000000-0000-4000-8000-${String(sequence).padStart(12, '0')}`,
+    dateTime: new Date(Date.UTC(2025, 4, 6, 14, 0, sequence)).toISOString(),
+    channelId: CHANNEL,
+    chatType: 'whatsapp',
+    chatId: '77012345678',
+    type: 'text',
+    isEcho: false,
+    contact: { name: 'Dana', avatarUri: null },
+    text: `hello ${sequence}`,
+    status: 'inbound',
+    ...overrides,
+  };
+}
+
+describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  const db = () => t.deps.database.db;
+  const messageRow = (externalId: string) => db().selectFrom('messages').selectAll().where('external_id', '=', externalId).executeTakeFirst();
+  const logRow = (subject: string) =>
+    db().selectFrom('webhook_events').selectAll().where('subject', 'like', `%${subject}%`).orderBy('id', 'desc').executeTakeFirstOrThrow();
+
+  it('answers the test ping with 200 and records it as a test', async () => {
+    const response = await t.postWebhook(fixture('test-ping'), { 'content-type': 'application/json; charset-utf-8' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'success', message: 'Webhook processed successfully' });
+    const row = await db().selectFrom('webhook_events').selectAll().where('event', '=', 'test').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ outcome: 'accepted', format: 'wazzup_v3', http_status: 200 });
+  });
+
+  it('stores the documented sticker (an image with a .was file) and poll examples', async () => {
+    expect((await t.postWebhook(fixture('sticker'))).statusCode).toBe(200);
+    expect((await t.postWebhook(fixture('poll'))).statusCode).toBe(200);
+    const sticker = (await messageRow('6a2087e8-e0f4-9999-b968-9d9999933c81'))!;
+    expect(sticker).toMatchObject({
+      type: 'image',
+      direction: 'in',
+      file_url: 'https://store.wazzup24.com/e51159999e0046d628b3924161d411e5812d2546/?filename=f9ebe1b1-3ed5-4ec2-97fb-03f0c25e413f.was',
+      file_name: 'f9ebe1b1-3ed5-4ec2-97fb-03f0c25e413f.was',
+      sent_at: Date.parse('2025-05-06T14:16:00.002Z'),
+    });
+    const poll = (await messageRow('caa9999-cce3-424c-86cd-05f99995073'))!;
+    expect(poll.text).toBe('Тестовый\n• Вариант1\n• Вариант2');
+    // The WhatsApp chat id is the customer's phone: one contact, found by phone.
+    const contact = await db().selectFrom('contacts').selectAll().where('phone', '=', '+79999999999').executeTakeFirstOrThrow();
+    expect(contact).toMatchObject({ phone_raw: '79999999999', avatar_url: expect.stringContaining('store.wazzup24.com') });
+    expect(sticker.contact_id).toBe(contact.id);
+    const chat = await db().selectFrom('chats').selectAll().where('id', '=', sticker.chat_id).executeTakeFirstOrThrow();
+    expect(chat).toMatchObject({ channel_id: 'b96a353b-9999-4cac-8413-ba99999f981', chat_type: 'whatsapp', external_id: '79999999999', unread_count: 1 });
+    // The two examples come through two channels: two chats of the same contact.
+    expect(poll.chat_id).not.toBe(sticker.chat_id);
+    expect(poll.contact_id).toBe(contact.id);
+    expect(JSON.parse(sticker.raw)).toMatchObject({ contentUri: expect.any(String), status: 'inbound' });
+  });
+
+  it('accepts nulls for every optional field', async () => {
+    expect((await t.postWebhook(fixture('nulls'))).statusCode).toBe(200);
+    expect(await messageRow('11111111-0000-4000-8000-000000000001')).toMatchObject({ text: 'Здравствуйте', author_name: null, quoted_message_id: null });
+  });
+
+  it('processes every item of a batch, and messages with statuses in one body', async () => {
+    const items = ['text', 'image', 'audio', 'video', 'document', 'vcard', 'geo', 'wapi_template', 'unsupported', 'missing_call', 'unknown'].map(
+      (type) => item({ type, chatId: '77015550001', ...(type === 'text' ? {} : { text: null, contentUri: type === 'image' ? 'https://store.wazzup24.com/x/?filename=a.jpg' : null }) }),
+    );
+    const echo = item({ chatId: '77015550001', isEcho: true, status: 'sent', authorName: 'Operator Olga', authorId: 'u-7' });
+    const body = { messages: [...items, echo], statuses: [{ messageId: echo.messageId, timestamp: '2025-05-06T15:00:00.000Z', status: 'delivered' }] };
+    const response = await t.postWebhook(body);
+    expect(response.statusCode).toBe(200);
+    for (const sent of items) expect((await messageRow(sent.messageId))?.type).toBe(sent.type);
+    expect(await messageRow(echo.messageId)).toMatchObject({ status: 'delivered', direction: 'out' });
+    const log = await logRow(echo.messageId);
+    expect(log).toMatchObject({ event: 'batch', outcome: 'accepted', format: 'wazzup_v3' });
+    // Every id of the batch can be searched for.
+    expect(log.subject).toContain(items[5]!.messageId);
+  });
+
+  it('stores an echo as outgoing, with its author, and never counts it unread', async () => {
+    const incoming = item({ chatId: '77015550002' });
+    const echo = item({ chatId: '77015550002', isEcho: true, status: 'sent', authorName: 'Operator Olga', authorId: 'u-7', sentFromApp: true, contact: { name: 'Dana' } });
+    await t.postWebhook({ messages: [incoming] });
+    await t.postWebhook({ messages: [echo] });
+    const stored = (await messageRow(echo.messageId))!;
+    expect(stored).toMatchObject({ direction: 'out', author_name: 'Operator Olga', author_id: 'u-7', status: 'sent' });
+    const chat = await db().selectFrom('chats').selectAll().where('id', '=', stored.chat_id).executeTakeFirstOrThrow();
+    expect(chat.unread_count).toBe(1);
+    expect(chat.last_message_id).toBe(stored.id);
+  });
+
+  it('keeps the quoted message id', async () => {
+    const original = item({ chatId: '77015550003' });
+    const reply = item({ chatId: '77015550003', quotedMessage: { messageId: original.messageId, text: original.text } });
+    await t.postWebhook({ messages: [original, reply] });
+    expect((await messageRow(reply.messageId))!.quoted_message_id).toBe(original.messageId);
+  });
+
+  it('applies an edit and a deletion, keeps the history, and publishes message.updated', async () => {
+    const original = item({ chatId: '77015550004', text: 'first words' });
+    await t.postWebhook({ messages: [original] });
+    const start = t.published.length;
+    const edit = { ...original, text: 'better words', isEdited: true, oldInfo: { oldText: 'first words' } };
+    expect((await t.postWebhook({ messages: [edit] })).statusCode).toBe(200);
+    expect(await messageRow(original.messageId)).toMatchObject({ text: 'better words', edited_at: expect.any(Number), deleted_at: null });
+    // The same edit again changes nothing.
+    await t.postWebhook({ messages: [edit] });
+    const deletion = { ...original, text: null, isDeleted: true, oldInfo: { oldText: 'better words' } };
+    await t.postWebhook({ messages: [deletion] });
+    const row = (await messageRow(original.messageId))!;
+    expect(row.deleted_at).not.toBeNull();
+    expect(row.text).toBe('better words');
+    const history = await db().selectFrom('message_revisions').selectAll().where('message_external_id', '=', original.messageId).orderBy('received_at').execute();
+    expect(history.map((h) => [h.kind, h.old_text, h.new_text])).toEqual([
+      ['edited', 'first words', 'better words'],
+      ['deleted', 'better words', null],
+    ]);
+    expect(t.published.slice(start).map((e) => e.type)).toEqual(['message.updated', 'message.updated']);
+    expect(await db().selectFrom('messages').select('id').where('external_id', '=', original.messageId).execute()).toHaveLength(1);
+  });
+
+  it('stores an edit whose original never arrived, and ignores the original when it comes late', async () => {
+    const original = item({ chatId: '77015550005', text: 'draft' });
+    await t.postWebhook({ messages: [{ ...original, text: 'final', isEdited: true, oldInfo: { oldText: 'draft' } }] });
+    expect(await messageRow(original.messageId)).toMatchObject({ text: 'final', edited_at: expect.any(Number) });
+    await t.postWebhook({ messages: [original] });
+    expect((await messageRow(original.messageId))!.text).toBe('final');
+  });
+
+  it('keeps a status that comes before its message, and moves statuses forward only', async () => {
+    const echo = item({ chatId: '77015550006', isEcho: true, status: 'sent' });
+    const status = (s: string, at: string) => ({ messageId: echo.messageId, timestamp: at, status: s });
+    await t.postWebhook({ statuses: [status('read', '2025-05-06T16:00:00.000Z')] });
+    await t.postWebhook({ messages: [echo] });
+    await t.postWebhook({ statuses: [status('delivered', '2025-05-06T15:30:00.000Z')] });
+    expect(await messageRow(echo.messageId)).toMatchObject({ status: 'read', status_at: Date.parse('2025-05-06T16:00:00.000Z') });
+  });
+
+  it('stores the error object of a failed status (documented example)', async () => {
+    await t.postWebhook(fixture('status-delivered'));
+    await t.postWebhook(fixture('status-error'));
+    const failed = await db().selectFrom('message_statuses').selectAll().where('message_external_id', '=', 'be3dc577-60c4-4fc8-83a5-8c358e0bfe15').where('status', '=', 'failed').executeTakeFirstOrThrow();
+    expect(JSON.parse(failed.error!)).toEqual({ error: 'BAD_CONTACT', description: 'The account with this chatId does not exist' });
+  });
+
+  it('stores enum values the docs do not list instead of rejecting the batch', async () => {
+    const odd = item({ chatType: 'max', chatId: 'max-opaque-id-1', type: 'system', contact: { name: 'Max user', phone: null, username: 'maxuser' } });
+    const response = await t.postWebhook({ messages: [odd], statuses: [{ messageId: odd.messageId, timestamp: '2025-05-06T16:00:00.000Z', status: 'edited' }] });
+    expect(response.statusCode).toBe(200);
+    expect(await messageRow(odd.messageId)).toMatchObject({ type: 'system', status: null });
+    const statuses = await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', odd.messageId).execute();
+    expect(statuses).toEqual([{ status: 'edited' }]);
+    // No phone: the contact is known by its messenger identity.
+    const contact = await db().selectFrom('contacts').selectAll().where('external_key', '=', 'max:max-opaque-id-1').executeTakeFirstOrThrow();
+    expect(contact).toMatchObject({ phone: null, username: 'maxuser', name: 'Max user' });
+  });
+
+  it('finds a Telegram contact by the phone it carries', async () => {
+    const tg = item({ chatType: 'telegram', chatId: '8f6e0a1c-telegram-guid', contact: { name: 'Tg', username: 'tguser', phone: '77019998877' } });
+    await t.postWebhook({ messages: [tg] });
+    const contact = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77019998877').executeTakeFirstOrThrow();
+    expect(contact).toMatchObject({ username: 'tguser', external_key: null });
+  });
+
+  it('keeps the same number on two channels as two chats of one contact', async () => {
+    const a = item({ chatId: '77015550007', channelId: CHANNEL });
+    const b = item({ chatId: '77015550007', channelId: OTHER_CHANNEL });
+    await t.postWebhook({ messages: [a, b] });
+    const chats = await db().selectFrom('chats').selectAll().where('external_id', '=', '77015550007').execute();
+    expect(chats.map((c) => c.channel_id).sort()).toEqual([CHANNEL, OTHER_CHANNEL].sort());
+    expect(new Set(chats.map((c) => c.contact_id)).size).toBe(1);
+  });
+
+  it('leaves seed-format chats as they were', async () => {
+    const seed = { event: 'message', data: { id: 'seed-next-to-v3', chatId: '77015550007', text: 'seed', type: 'text', from: '+7 701 555 00 07', timestamp: 1640995200 } };
+    expect((await t.postWebhook(seed)).statusCode).toBe(200);
+    const chats = await db().selectFrom('chats').select(['channel_id', 'chat_type']).where('external_id', '=', '77015550007').execute();
+    expect(chats).toHaveLength(3);
+    expect(chats).toContainEqual({ channel_id: '', chat_type: '' });
+  });
+
+  it('acknowledges a repeated batch and changes nothing', async () => {
+    const body = { messages: [item({ chatId: '77015550008' }), item({ chatId: '77015550008' })] };
+    await t.postWebhook(body);
+    const start = t.published.length;
+    const again = await t.postWebhook(body);
+    expect(again.statusCode).toBe(200);
+    expect(t.published.length).toBe(start);
+    expect((await logRow(body.messages[0]!.messageId)).outcome).toBe('duplicate');
+  });
+
+  it('applies the valid items of a batch and reports the invalid ones by path, with 200', async () => {
+    const good = [item(), item(), item()];
+    const body = { messages: [good[0], good[1], { ...item(), messageId: undefined }, good[2], { ...item(), chatId: null }] };
+    const response = await t.postWebhook(JSON.stringify(body));
+    expect(response.statusCode).toBe(200);
+    const json = response.json();
+    expect(json.status).toBe('success');
+    expect(Object.keys(json.errors).sort()).toEqual(['messages.2.messageId', 'messages.4.chatId']);
+    for (const g of good) expect(await messageRow(g!.messageId)).toBeDefined();
+    const log = await logRow(good[0]!.messageId);
+    expect(log).toMatchObject({ outcome: 'partial', http_status: 200 });
+    expect(log.raw_body).not.toBeNull();
+    expect(JSON.parse(log.error!).errors['messages.2.messageId']).toHaveLength(1);
+  });
+
+  it('answers 400 when no item of a batch is valid, or the shape is wrong', async () => {
+    const none = await t.postWebhook({ messages: [{ chatId: '1' }], statuses: [{ status: 'read' }] });
+    expect(none.statusCode).toBe(400);
+    expect(Object.keys(none.json().errors).sort()).toEqual(['messages.0.messageId', 'statuses.0.messageId']);
+    const wrong = await t.postWebhook({ messages: { messageId: 'x' } });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().errors.messages).toEqual(['The messages field must be an array.']);
+  });
+
+  it.each(['create-contact', 'create-deal', 'channels-update', 'template-status'])('answers %s with 200 and records it', async (name) => {
+    const response = await t.postWebhook(fixture(name));
+    expect(response.statusCode).toBe(200);
+    const label = name.replace('-', '_');
+    const row = await db().selectFrom('webhook_events').selectAll().where('event', '=', label).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ outcome: 'accepted', format: 'wazzup_v3' });
+    expect(JSON.parse(row.raw_body!)).toEqual(JSON.parse(fixture(name)));
+  });
+});
