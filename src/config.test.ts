@@ -23,6 +23,8 @@ describe('loadConfig', () => {
       metricsHost: '127.0.0.1',
       adminToken: null,
       webhookSilenceAlertSeconds: 1800,
+      wazzupApiUrl: 'https://api.wazzup24.com',
+      wazzupApiKey: null,
       webhookLogRetentionDays: 30,
       webhookLogBodyRetentionDays: 7,
     });

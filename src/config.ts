@@ -45,6 +45,10 @@ export interface Config {
   readonly adminToken: string | null;
   /** Seconds without an accepted webhook after which the silence alert fires (exported as a metric for the rule). */
   readonly webhookSilenceAlertSeconds: number;
+  /** Base URL of the Wazzup24 API (a local fake in tests). */
+  readonly wazzupApiUrl: string;
+  /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
+  readonly wazzupApiKey: string | null;
   /** Webhook log rows older than this many days are deleted. */
   readonly webhookLogRetentionDays: number;
   /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
@@ -150,6 +154,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('WEBHOOK_LOG_BODY_RETENTION_DAYS cannot be longer than WEBHOOK_LOG_RETENTION_DAYS');
   }
 
+  const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
+  if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
+  const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
+
   const databaseUrl = env.DATABASE_URL?.trim() || 'sqlite:./data/backchat.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
     problems.push(
@@ -184,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsHost,
     adminToken,
     webhookSilenceAlertSeconds,
+    wazzupApiUrl,
+    wazzupApiKey,
     webhookLogRetentionDays,
     webhookLogBodyRetentionDays,
   });

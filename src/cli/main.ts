@@ -5,14 +5,17 @@
 import { CliError, type CliIo } from './cli-context.js';
 import { eventsCommand, EVENTS_USAGE } from './events.command.js';
 import { migrateCommand } from './migrate.command.js';
+import { wazzupCommand, WAZZUP_USAGE } from './wazzup.command.js';
 
 const USAGE = `Usage: backchat <command>
 
 Commands:
   migrate    apply pending database migrations (DATABASE_URL)
   events     list, replay and purge the webhook log
+  wazzup     point a Wazzup24 account at backchat
 
-${EVENTS_USAGE}`;
+${EVENTS_USAGE}
+${WAZZUP_USAGE}`;
 
 /** Runs one CLI invocation; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
@@ -24,6 +27,9 @@ export async function runCli(argv: string[], io: CliIo = { out: process.stdout, 
         return 0;
       case 'events':
         await eventsCommand(rest, io);
+        return 0;
+      case 'wazzup':
+        await wazzupCommand(rest, io);
         return 0;
       case 'help':
       case '--help':

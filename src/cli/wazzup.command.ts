@@ -1,0 +1,62 @@
+/**
+ * `backchat wazzup register --url URL [--api-key KEY]`: points the Wazzup24 account at backchat
+ * (PATCH /v3/webhooks) and says in plain words what Wazzup24 answered.
+ */
+import { parseArgs } from 'node:util';
+import { MAX_WEBHOOK_URI_LENGTH, registerWebhook } from '../integrations/wazzup/wazzup-api.js';
+import { cliConfig, CliError, type CliIo } from './cli-context.js';
+
+export const WAZZUP_USAGE = `Usage:
+  backchat wazzup register --url URL [--api-key KEY]   (or WAZZUP_API_KEY; WAZZUP_API_URL for another API host)
+`;
+
+export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
+  const [action, ...rest] = argv;
+  const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, 'api-key': { type: 'string' } } });
+  if (action !== 'register' || !values.url) throw new CliError(WAZZUP_USAGE);
+  const config = cliConfig();
+  const apiKey = values['api-key'] ?? config.wazzupApiKey;
+  if (!apiKey) throw new CliError('No API key: pass --api-key or set WAZZUP_API_KEY (Wazzup24: Integrations → API).');
+
+  const url = values.url;
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new CliError(`"${url}" is not an http(s) URL.`);
+  if (url.length > MAX_WEBHOOK_URI_LENGTH) {
+    throw new CliError(`The URL is ${url.length} characters long; Wazzup24 accepts at most ${MAX_WEBHOOK_URI_LENGTH}, query string included.`);
+  }
+
+  let result;
+  try {
+    result = await registerWebhook({ apiUrl: config.wazzupApiUrl, apiKey, webhooksUri: url });
+  } catch (error) {
+    throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (result.ok) {
+    io.out.write(
+      `Wazzup24 accepted the webhook URL (HTTP ${result.status}). It sent its test request to ${url} and got 200.\n` +
+        'Subscribed to messages and statuses; contact and deal creation, channel and template updates are off.\n',
+    );
+    return;
+  }
+  throw new CliError(explain(result, url));
+}
+
+function explain(result: { status: number; error: string | null; description: string | null; data: unknown; body: string }, url: string): string {
+  const said = `Wazzup24 answered HTTP ${result.status}${result.error ? ` ${result.error}` : ''}${result.description ? `: ${result.description}` : ''}.`;
+  switch (result.error) {
+    case 'testPostNotPassed': {
+      const got = result.data && typeof result.data === 'object' ? Object.values(result.data as Record<string, unknown>).join(', ') || JSON.stringify(result.data) : 'something other than 200';
+      return (
+        `${said}\nWazzup24 sent a test request ({"test":true}) to ${url} and got ${got} instead of 200, so it kept the old URL.\n` +
+        'Check that backchat is running and reachable at that URL from the internet, and that the token in the URL is one of WEBHOOK_TOKENS ' +
+        '(or that the IP allowlist lets Wazzup24 in). `npx backchat events list --outcome rejected` shows what backchat refused.'
+      );
+    }
+    case 'uriNotValid':
+      return `${said}\nWazzup24 does not take "${url}" as a URL. Use a full https:// address of at most ${MAX_WEBHOOK_URI_LENGTH} characters.`;
+    default:
+      if (result.status === 401) return `${said}\nThe API key was refused: check WAZZUP_API_KEY (Wazzup24: Integrations → API).`;
+      if (result.status === 403) return `${said}\nThis API key may not change webhooks (a sidecar key?). Use the account's main API key.`;
+      if (result.status === 429) return `${said}\nToo many requests: wait a few seconds and try again.`;
+      return `${said}${result.body && !result.error ? `\n${result.body.slice(0, 500)}` : ''}`;
+  }
+}
