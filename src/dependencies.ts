@@ -64,6 +64,7 @@ export async function openDependencies(
     db: database.db,
     committer,
     bus,
+    outbox: database.outbox,
     logger,
     authenticator,
     maxJsonDepth: config.webhookMaxJsonDepth,

@@ -3,21 +3,22 @@
  * A listener that throws is reported and does not stop the others, nor the request that caused it:
  * the change is already committed.
  */
-import type { DomainEvent, DomainEventMap, DomainEventName } from '../domain/domain-events.js';
+import type { DomainEventMap, DomainEventName } from '../domain/domain-events.js';
+import type { PublishedEvent } from './outbox.js';
 
 export type Listener<K extends DomainEventName> = (payload: DomainEventMap[K]) => void;
 
 export interface EventBus {
-  publish(event: DomainEvent): void;
+  publish(event: PublishedEvent): void;
   /** Subscribes to one event name; returns the unsubscribe function. */
   on<K extends DomainEventName>(name: K, listener: Listener<K>): () => void;
   /** Subscribes to every event; returns the unsubscribe function. */
-  onAny(listener: (event: DomainEvent) => void): () => void;
+  onAny(listener: (event: PublishedEvent) => void): () => void;
 }
 
-export function createInProcessBus(onListenerError: (error: unknown, event: DomainEvent) => void): EventBus {
+export function createInProcessBus(onListenerError: (error: unknown, event: PublishedEvent) => void): EventBus {
   const byName = new Map<DomainEventName, Set<(payload: unknown) => void>>();
-  const any = new Set<(event: DomainEvent) => void>();
+  const any = new Set<(event: PublishedEvent) => void>();
 
   return {
     publish(event) {

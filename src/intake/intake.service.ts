@@ -13,6 +13,8 @@ import {
 import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
 import { AppError, type FieldErrors } from '../errors.js';
 import type { EventBus } from '../events/in-process-bus.js';
+import { appendToOutbox } from '../events/outbox.js';
+import type { OutboxHooks } from '../storage/database.js';
 import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
@@ -73,6 +75,7 @@ export function createIntakeService(deps: {
   db: Executor;
   committer: GroupCommitter<Database>;
   bus: EventBus;
+  outbox: OutboxHooks;
   logger: IntakeLogger;
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
@@ -211,7 +214,7 @@ export function createIntakeService(deps: {
           rawBody: applied || partial ? rawBody : null,
         };
         await insertWebhookLogEntry(trx, entry);
-        return { events, entry };
+        return { events: await appendToOutbox(trx, deps.outbox, events, now()), entry };
       });
       for (const event of events) deps.bus.publish(event);
       return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };

@@ -3,15 +3,27 @@
  * underneath; everything else talks Kysely.
  */
 import { Kysely } from 'kysely';
-import { openPostgresDialect } from './dialects/postgres.js';
+import { listenForCommittedEvents, lockOutbox, notifyEventsCommitted, openPostgresDialect } from './dialects/postgres.js';
 import { openSqliteDialect } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
+/** What writers of the event outbox must do around their append, inside the transaction. */
+export interface OutboxHooks {
+  beforeAppend(trx: Kysely<Database>): Promise<void>;
+  afterAppend(trx: Kysely<Database>): Promise<void>;
+}
+
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
   readonly dialect: DialectName;
+  readonly outbox: OutboxHooks;
+  /**
+   * Calls `onCommit` whenever any instance commits domain events; resolves to a stop function.
+   * Null where this process is the only writer (SQLite): its own bus says it all.
+   */
+  readonly listenForCommittedEvents: ((onCommit: () => void, onError: (error: unknown) => void) => Promise<() => Promise<void>>) | null;
   /** Closes the connection(s); safe to call twice. */
   close(): Promise<void>;
 }
@@ -20,20 +32,34 @@ export interface DatabaseHandle {
 export function openDatabase(databaseUrl: string): DatabaseHandle {
   if (databaseUrl.startsWith('sqlite:')) {
     const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length));
-    return wrap(new Kysely<Database>({ dialect }), 'sqlite');
+    // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
+    const nothing = async () => undefined;
+    return wrap(new Kysely<Database>({ dialect }), 'sqlite', { beforeAppend: nothing, afterAppend: nothing }, null);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const dialect = openPostgresDialect(databaseUrl);
-    return wrap(new Kysely<Database>({ dialect }), 'postgres');
+    return wrap(
+      new Kysely<Database>({ dialect }),
+      'postgres',
+      { beforeAppend: lockOutbox, afterAppend: notifyEventsCommitted },
+      (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
+    );
   }
   throw new Error(`Unsupported DATABASE_URL: ${databaseUrl}`);
 }
 
-function wrap(db: Kysely<Database>, dialect: DialectName): DatabaseHandle {
+function wrap(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  outbox: OutboxHooks,
+  listen: DatabaseHandle['listenForCommittedEvents'],
+): DatabaseHandle {
   let closing: Promise<void> | undefined;
   return {
     db,
     dialect,
+    outbox,
+    listenForCommittedEvents: listen,
     close: () => (closing ??= db.destroy()),
   };
 }

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types as Kysely sees them. Columns are snake_case; repositories map them to the
  * camelCase domain types in one place each. Times are epoch milliseconds; JSON is stored as text
@@ -122,6 +124,41 @@ export interface WebhookEventsTable {
   replay_outcome: string | null;
 }
 
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  /** `admin` or `operator`. */
+  role: string;
+  /** argon2id; null for an account that can only use API tokens. */
+  password_hash: string | null;
+  disabled_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AuthTokensTable {
+  id: string;
+  user_id: string;
+  /** `session` (from a login; expires) or `api` (named, for integrations). */
+  kind: string;
+  name: string | null;
+  /** SHA-256 of the token; the token itself is never stored. */
+  token_hash: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface DomainEventsTable {
+  seq: Generated<number>;
+  type: string;
+  /** The event's payload as JSON. */
+  payload: string;
+  created_at: number;
+}
+
 export interface Database {
   contacts: ContactsTable;
   chats: ChatsTable;
@@ -129,4 +166,7 @@ export interface Database {
   message_statuses: MessageStatusesTable;
   message_revisions: MessageRevisionsTable;
   webhook_events: WebhookEventsTable;
+  users: UsersTable;
+  auth_tokens: AuthTokensTable;
+  domain_events: DomainEventsTable;
 }

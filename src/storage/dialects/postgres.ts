@@ -3,7 +3,8 @@
  * configured otherwise.
  */
 import pg from 'pg';
-import { PostgresDialect, type Dialect } from 'kysely';
+import { PostgresDialect, sql, type Dialect, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
 
 const INT8_OID = 20;
 
@@ -22,4 +23,66 @@ export function openPostgresDialect(connectionString: string): Dialect {
   pool.on('error', () => undefined);
   // Kysely's destroy() ends the pool.
   return new PostgresDialect({ pool });
+}
+
+/** The channel that says "domain events were committed"; its payload is empty. */
+const EVENTS_CHANNEL = 'backchat_events';
+/** Arbitrary, fixed key of the advisory lock that orders outbox writers across instances. */
+const OUTBOX_LOCK_KEY = 727_011;
+
+/**
+ * Taken before appending to the outbox and held until commit: writers from several instances
+ * then commit in the order of their sequence numbers, so that a reader that has seen number N
+ * never gets a smaller one later.
+ */
+export async function lockOutbox(trx: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`.execute(trx);
+}
+
+/** Inside the transaction: PostgreSQL delivers it to every listener when (and only if) it commits. */
+export async function notifyEventsCommitted(trx: Kysely<Database>): Promise<void> {
+  await sql.raw(`notify ${EVENTS_CHANNEL}`).execute(trx);
+}
+
+/**
+ * Listens for committed events from every instance on a connection of its own, reconnecting
+ * after a failure (and then calling `onCommit`, since notifications may have been missed).
+ */
+export async function listenForCommittedEvents(connectionString: string, onCommit: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString });
+    next.on('notification', () => onCommit());
+    next.on('error', (error) => {
+      onError(error);
+      reconnect();
+    });
+    await next.connect();
+    await next.query(`listen ${EVENTS_CHANNEL}`);
+    client = next;
+  };
+  const reconnect = () => {
+    if (stopped || retry) return;
+    void client?.end().catch(() => undefined);
+    client = undefined;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect()
+        .then(() => onCommit())
+        .catch((error: unknown) => {
+          onError(error);
+          reconnect();
+        });
+    }, 1000);
+  };
+
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+  };
 }

@@ -7,12 +7,14 @@ import * as initial from './0001-initial.js';
 import * as webhookAuth from './0002-webhook-auth.js';
 import * as webhookReplay from './0003-webhook-replay.js';
 import * as wazzupV3 from './0004-wazzup-v3.js';
+import * as operators from './0005-operators.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-webhook-auth': webhookAuth,
   '0003-webhook-replay': webhookReplay,
   '0004-wazzup-v3': wazzupV3,
+  '0005-operators': operators,
 };
 
 export class MigrationError extends Error {

@@ -1,0 +1,156 @@
+/**
+ * Accounts and their tokens. Passwords are hashed with argon2id; tokens are random, shown once,
+ * and stored only as SHA-256 hashes (a token has 256 bits of entropy, so a fast hash is enough
+ * and lets every request be checked with one indexed lookup).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { hash, verify } from '@node-rs/argon2';
+import { AppError } from '../../errors.js';
+import type { Executor } from '../../storage/executor.js';
+import { newId } from '../../storage/ids.js';
+import {
+  findToken,
+  findTokenByHash,
+  findUserById,
+  findUserCredentials,
+  insertToken,
+  insertUserIfAbsent,
+  listTokensOf,
+  listUsers,
+  revokeToken,
+  touchToken,
+  updateUser,
+} from './users.repository.js';
+import type { AuthToken, Role, User } from './users.types.js';
+
+export const MIN_PASSWORD_LENGTH = 10;
+/** last_used_at is written at most this often per token: a write per request would be waste. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+// Verified against when the email is unknown, so that a login takes as long either way.
+let dummyHash: Promise<string> | undefined;
+
+const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+const newToken = () => `bc_${randomBytes(32).toString('base64url')}`;
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+/** Creates an account; 409 when the email is taken. */
+export async function createUser(
+  db: Executor,
+  input: { email: string; name: string; role: Role; password?: string | null },
+  now: number,
+): Promise<User> {
+  if (input.password != null && input.password.length < MIN_PASSWORD_LENGTH) {
+    throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
+  }
+  const user = await insertUserIfAbsent(db, {
+    id: newId(),
+    email: normalizeEmail(input.email),
+    name: input.name.trim(),
+    role: input.role,
+    password_hash: input.password ? await hash(input.password) : null,
+    disabled_at: null,
+    created_at: now,
+    updated_at: now,
+  });
+  if (!user) throw new AppError('conflict', 409, 'A user with this email exists');
+  return user;
+}
+
+/** Checks email and password; a session token on success, undefined otherwise. */
+export async function login(
+  db: Executor,
+  credentials: { email: string; password: string },
+  now: number,
+  sessionTtlMs: number,
+): Promise<{ token: string; user: User; expiresAt: number } | undefined> {
+  const found = await findUserCredentials(db, normalizeEmail(credentials.email));
+  const passwordHash = found?.passwordHash ?? (await (dummyHash ??= hash(randomBytes(16).toString('hex'))));
+  const matches = await verify(passwordHash, credentials.password).catch(() => false);
+  if (!found || !found.passwordHash || !matches || found.user.disabledAt !== null) return undefined;
+  const token = newToken();
+  const expiresAt = now + sessionTtlMs;
+  await insertToken(db, {
+    id: newId(),
+    user_id: found.user.id,
+    kind: 'session',
+    name: null,
+    token_hash: hashToken(token),
+    created_at: now,
+    expires_at: expiresAt,
+    revoked_at: null,
+    last_used_at: now,
+  });
+  return { token, user: found.user, expiresAt };
+}
+
+/** A named, long-lived token for an integration; the token is returned once and never stored. */
+export async function createApiToken(
+  db: Executor,
+  userId: string,
+  input: { name: string; expiresAt?: number | null },
+  now: number,
+): Promise<{ token: string; record: AuthToken }> {
+  const token = newToken();
+  const record = await insertToken(db, {
+    id: newId(),
+    user_id: userId,
+    kind: 'api',
+    name: input.name.trim(),
+    token_hash: hashToken(token),
+    created_at: now,
+    expires_at: input.expiresAt ?? null,
+    revoked_at: null,
+    last_used_at: null,
+  });
+  return { token, record };
+}
+
+/** The user a bearer token stands for, if the token is valid, unexpired, unrevoked and its user enabled. */
+export async function resolveToken(db: Executor, token: string, now: number): Promise<{ user: User; token: AuthToken } | undefined> {
+  if (!token.startsWith('bc_')) return undefined;
+  const found = await findTokenByHash(db, hashToken(token));
+  if (!found) return undefined;
+  const { token: record, user } = found;
+  if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now) || user.disabledAt !== null) return undefined;
+  if (record.lastUsedAt === null || now - record.lastUsedAt > TOUCH_INTERVAL_MS) await touchToken(db, record.id, now);
+  return found;
+}
+
+export async function revokeAuthToken(db: Executor, tokenId: string, now: number): Promise<AuthToken | undefined> {
+  const token = await findToken(db, tokenId);
+  if (!token) return undefined;
+  await revokeToken(db, tokenId, now);
+  return findToken(db, tokenId);
+}
+
+export function getUser(db: Executor, id: string): Promise<User | undefined> {
+  return findUserById(db, id);
+}
+
+export function allUsers(db: Executor): Promise<User[]> {
+  return listUsers(db);
+}
+
+export function tokensOf(db: Executor, userId: string): Promise<AuthToken[]> {
+  return listTokensOf(db, userId);
+}
+
+/** Changes name, role, password or disabled state; disabling also ends every session. */
+export async function changeUser(
+  db: Executor,
+  id: string,
+  changes: { name?: string; role?: Role; password?: string; disabled?: boolean },
+  now: number,
+): Promise<User | undefined> {
+  if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) {
+    throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
+  }
+  return updateUser(db, id, {
+    ...(changes.name !== undefined && { name: changes.name.trim() }),
+    ...(changes.role !== undefined && { role: changes.role }),
+    ...(changes.password !== undefined && { password_hash: await hash(changes.password) }),
+    ...(changes.disabled !== undefined && { disabled_at: changes.disabled ? now : null }),
+    updated_at: now,
+  });
+}

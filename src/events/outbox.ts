@@ -1,0 +1,53 @@
+/**
+ * The outbox of domain events: every event is written, with an increasing sequence number, in the
+ * same transaction as the change it announces. Real-time clients replay from it when they
+ * reconnect, and other instances read it when PostgreSQL tells them something was committed.
+ */
+import type { DomainEvent } from '../domain/domain-events.js';
+import type { OutboxHooks } from '../storage/database.js';
+import type { Executor } from '../storage/executor.js';
+
+/** A domain event with its place in the sequence. */
+export type PublishedEvent = DomainEvent & { seq: number; createdAt: number };
+
+/** Stored without the sender's raw payload: clients never see it, and it can be large. */
+const withoutRaw = (key: string, value: unknown) => (key === 'raw' ? undefined : value);
+
+/** Appends events in order; returns them with their sequence numbers. */
+export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
+  if (events.length === 0) return [];
+  await hooks.beforeAppend(trx);
+  const rows = await trx
+    .insertInto('domain_events')
+    .values(events.map((event) => ({ type: event.type, payload: JSON.stringify(event.payload, withoutRaw), created_at: now })))
+    .returning('seq')
+    .execute();
+  await hooks.afterAppend(trx);
+  // Rows of one multi-row insert get increasing numbers in the order given.
+  const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+  return events.map((event, i) => ({ ...event, seq: seqs[i]!, createdAt: now }));
+}
+
+/** Events after `seq`, in order, at most `limit`. */
+export async function readOutboxAfter(db: Executor, seq: number, limit: number): Promise<PublishedEvent[]> {
+  const rows = await db.selectFrom('domain_events').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute();
+  return rows.map((row) => ({ type: row.type, payload: JSON.parse(row.payload), seq: Number(row.seq), createdAt: row.created_at }) as PublishedEvent);
+}
+
+/** The newest sequence number, 0 when empty. */
+export async function latestOutboxSeq(db: Executor): Promise<number> {
+  const row = await db.selectFrom('domain_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+  return Number(row?.seq ?? 0);
+}
+
+/** The oldest sequence number still kept, or null when empty: replays cannot reach before it. */
+export async function oldestOutboxSeq(db: Executor): Promise<number | null> {
+  const row = await db.selectFrom('domain_events').select((eb) => eb.fn.min('seq').as('seq')).executeTakeFirst();
+  return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+}
+
+/** Drops events older than `before` (epoch ms). */
+export async function purgeOutbox(db: Executor, before: number): Promise<number> {
+  const result = await db.deleteFrom('domain_events').where('created_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
