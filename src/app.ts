@@ -7,13 +7,20 @@ import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
 import { AppError } from './errors.js';
 import { handleError } from './http/error-envelope.js';
+import { authRoutes } from './http/auth.routes.js';
 import { healthRoutes } from './http/health.routes.js';
+import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
+import { createLoginThrottle } from './http/login-throttle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
+import { registerOpenApi } from './http/openapi.js';
+import { createOperatorAuth } from './http/operator-auth.js';
+import { SHARED_SCHEMAS } from './http/schemas.js';
+import { usersRoutes } from './http/users.routes.js';
 import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
 
-export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'metrics' | 'activity'>;
+export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'activity' | 'now'>;
 
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
@@ -70,6 +77,10 @@ export async function buildApp(
   });
 
   app.setErrorHandler(handleError);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  app.decorateRequest('principal', null);
+  // Before the routes: it documents the routes registered after it.
+  await registerOpenApi(app);
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0]!;
@@ -97,7 +108,17 @@ export async function buildApp(
     warnings: configurationWarnings(config),
     isShuttingDown: lifecycle.isShuttingDown,
   });
-  await app.register(webhookLogRoutes, { db: deps.database.db, intake: deps.intake, adminToken: config.adminToken });
+  const auth = createOperatorAuth({ db: deps.database.db, adminToken: config.adminToken, now: deps.now });
+  await app.register(authRoutes, {
+    db: deps.database.db,
+    auth,
+    throttle: createLoginThrottle({ maxFailures: config.loginMaxFailures, windowMs: config.loginWindowMinutes * 60_000 }),
+    sessionTtlMs: config.sessionTtlHours * 3_600_000,
+    now: deps.now,
+  });
+  await app.register(inboxRoutes, { inbox: deps.inbox, auth });
+  await app.register(usersRoutes, { db: deps.database.db, auth, now: deps.now });
+  await app.register(webhookLogRoutes, { db: deps.database.db, intake: deps.intake, auth });
   // Served here only with a token; METRICS_PORT serves it on a listener of its own (main.ts).
   if (config.metricsEnabled && config.metricsPort === null && config.metricsToken !== null) {
     await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });

@@ -23,6 +23,10 @@ describe('loadConfig', () => {
       metricsHost: '127.0.0.1',
       adminToken: null,
       webhookSilenceAlertSeconds: 1800,
+      sessionTtlHours: 168,
+      loginMaxFailures: 10,
+      loginWindowMinutes: 15,
+      realtimeReplayHours: 24,
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
       webhookLogRetentionDays: 30,
@@ -88,14 +92,13 @@ describe('loadConfig', () => {
     }
   });
 
-  it('warns about an open webhook, unserved metrics and a disabled admin API, and not once they are set', () => {
+  it('warns about an open webhook and unserved metrics, and not once they are set', () => {
     expect(configurationWarnings(loadConfig({}))).toEqual([
       expect.stringMatching(/webhook endpoint is open/),
       expect.stringMatching(/Metrics are not served/),
-      expect.stringMatching(/admin API .* is disabled/),
     ]);
     const token = 't'.repeat(40);
-    expect(configurationWarnings(loadConfig({ WEBHOOK_TOKENS: token, METRICS_TOKEN: `m${token}`, ADMIN_TOKEN: `a${token}` }))).toEqual([]);
+    expect(configurationWarnings(loadConfig({ WEBHOOK_TOKENS: token, METRICS_TOKEN: `m${token}` }))).toEqual([]);
   });
 
   it('reads the monitoring settings', () => {

@@ -41,10 +41,17 @@ export interface Config {
   /** A separate port for `/metrics`, bound to `metricsHost`; null serves it on the main port (token required). */
   readonly metricsPort: number | null;
   readonly metricsHost: string;
-  /** Bearer token for the admin API (webhook log, replay, stats); null disables that API. */
+  /** Bootstrap bearer token for the admin API (users, webhook log, replay, stats); admins' own tokens work too. */
   readonly adminToken: string | null;
   /** Seconds without an accepted webhook after which the silence alert fires (exported as a metric for the rule). */
   readonly webhookSilenceAlertSeconds: number;
+  /** How long a login session lasts, in hours. */
+  readonly sessionTtlHours: number;
+  /** Failed logins per account, and per address, allowed within `loginWindowMinutes`. */
+  readonly loginMaxFailures: number;
+  readonly loginWindowMinutes: number;
+  /** Hours of domain events kept for real-time clients to replay after a reconnect. */
+  readonly realtimeReplayHours: number;
   /** Base URL of the Wazzup24 API (a local fake in tests). */
   readonly wazzupApiUrl: string;
   /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
@@ -154,6 +161,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('WEBHOOK_LOG_BODY_RETENTION_DAYS cannot be longer than WEBHOOK_LOG_RETENTION_DAYS');
   }
 
+  const sessionTtlHours = integer('SESSION_TTL_HOURS', 168, 1, 24 * 365);
+  const loginMaxFailures = integer('LOGIN_MAX_FAILURES', 10, 1, 1000);
+  const loginWindowMinutes = integer('LOGIN_WINDOW_MINUTES', 15, 1, 24 * 60);
+  const realtimeReplayHours = integer('REALTIME_REPLAY_HOURS', 24, 1, 24 * 30);
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
@@ -192,6 +203,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsHost,
     adminToken,
     webhookSilenceAlertSeconds,
+    sessionTtlHours,
+    loginMaxFailures,
+    loginWindowMinutes,
+    realtimeReplayHours,
     wazzupApiUrl,
     wazzupApiKey,
     webhookLogRetentionDays,
@@ -219,9 +234,6 @@ export function configurationWarnings(config: Config): string[] {
   }
   if (config.metricsEnabled && config.metricsPort === null && config.metricsToken === null) {
     warnings.push('Metrics are not served: set METRICS_TOKEN (for /metrics on the main port) or METRICS_PORT (see docs/OPERATIONS.md).');
-  }
-  if (config.adminToken === null) {
-    warnings.push('The admin API (webhook log, replay, stats) is disabled: set ADMIN_TOKEN to use it.');
   }
   if (config.webhookIpAllowlistMode === 'report') {
     warnings.push('WEBHOOK_IP_ALLOWLIST_MODE=report: requests from outside the allowlist are accepted and only recorded.');

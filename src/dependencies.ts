@@ -4,11 +4,13 @@
  */
 import type { Config } from './config.js';
 import { lastAcceptedWebhookAt } from './domain/webhook-log/webhook-log.repository.js';
+import { createChangeRunner, type CommitChange } from './events/change-runner.js';
 import { createInProcessBus, type EventBus } from './events/in-process-bus.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createWebhookActivity, type WebhookActivity } from './observability/webhook-activity.js';
 import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
 import { createWebhookAuthenticator } from './intake/webhook-auth.js';
+import { createInboxService, type InboxService } from './domain/inbox/inbox.service.js';
 import { openDatabase, type DatabaseHandle } from './storage/database.js';
 import { createGroupCommitter, type GroupCommitter } from './storage/group-commit.js';
 import { migrateToLatest } from './storage/migrations/index.js';
@@ -18,8 +20,13 @@ export interface Dependencies {
   database: DatabaseHandle;
   committer: GroupCommitter<Database>;
   bus: EventBus;
+  /** Commits a change with its domain events, then publishes them. */
+  commitChange: CommitChange;
   intake: IntakeService;
+  inbox: InboxService;
   metrics: Metrics;
+  /** The clock every service uses (tests may set it). */
+  now: () => number;
   activity: WebhookActivity;
   /** Waits for queued writes, then closes the store. */
   close(): Promise<void>;
@@ -55,6 +62,8 @@ export async function openDependencies(
   });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
   bus.onAny((event) => metrics.observeDomainEvent(event));
+  const now = options.now ?? Date.now;
+  const commitChange = createChangeRunner({ committer, outbox: database.outbox, bus, now });
   const authenticator = createWebhookAuthenticator({
     secrets: config.webhookSecrets,
     tokens: config.webhookTokens,
@@ -63,20 +72,22 @@ export async function openDependencies(
   const intake = createIntakeService({
     db: database.db,
     committer,
-    bus,
-    outbox: database.outbox,
+    commitChange,
     logger,
     authenticator,
     maxJsonDepth: config.webhookMaxJsonDepth,
-    ...(options.now && { now: options.now }),
+    now,
   });
   return {
     database,
     committer,
     bus,
+    commitChange,
     intake,
+    inbox: createInboxService({ db: database.db, commitChange, now }),
     metrics,
     activity,
+    now,
     async close() {
       await committer.drain();
       await database.close();

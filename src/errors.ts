@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'too_many_requests'
   | 'conflict'
   | 'method_not_allowed'
   | 'payload_too_large'

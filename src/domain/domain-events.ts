@@ -2,7 +2,7 @@
  * What the domain announces after a commit. Names follow `entity.verb_past`; payloads carry the
  * full current state so that a listener never needs to read it back.
  */
-import type { Chat } from './chats/chats.types.js';
+import type { Chat, ChatView } from './chats/chats.types.js';
 import type { Contact } from './contacts/contacts.types.js';
 import type { Message } from './messages/messages.types.js';
 
@@ -11,7 +11,8 @@ export interface DomainEventMap {
   'message.status_changed': { message: Message };
   /** Edited or deleted; the message carries the new state, its history is kept. */
   'message.updated': { message: Message };
-  'chat.updated': { chat: Chat };
+  /** The chat as operators see it in their list: with its contact and last message. */
+  'chat.updated': ChatView;
   'contact.updated': { contact: Contact };
 }
 

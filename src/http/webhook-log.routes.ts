@@ -13,20 +13,20 @@ import { WEBHOOK_OUTCOMES, type WebhookOutcome } from '../domain/webhook-log/web
 import { AppError, type FieldErrors } from '../errors.js';
 import type { IntakeService } from '../intake/intake.service.js';
 import type { Executor } from '../storage/executor.js';
-import { requireAdmin } from './admin-auth.js';
+import type { OperatorAuth } from './operator-auth.js';
 import { presentWebhookEvent, presentWebhookStats } from './presenters/webhook-event.presenter.js';
 
 export interface WebhookLogRoutesOptions {
   db: Executor;
   intake: IntakeService;
-  adminToken: string | null;
+  auth: OperatorAuth;
 }
 
 const MAX_BULK_REPLAY = 1000;
 
 export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLogRoutesOptions): Promise<void> {
   const { db, intake } = options;
-  app.addHook('onRequest', requireAdmin(options.adminToken));
+  app.addHook('onRequest', options.auth.require('admin'));
 
   app.get(
     '/api/webhook-events',

@@ -12,9 +12,7 @@ import {
 } from '../domain/webhook-log/webhook-log.repository.js';
 import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
 import { AppError, type FieldErrors } from '../errors.js';
-import type { EventBus } from '../events/in-process-bus.js';
-import { appendToOutbox } from '../events/outbox.js';
-import type { OutboxHooks } from '../storage/database.js';
+import type { CommitChange } from '../events/change-runner.js';
 import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
@@ -74,8 +72,7 @@ export interface IntakeService {
 export function createIntakeService(deps: {
   db: Executor;
   committer: GroupCommitter<Database>;
-  bus: EventBus;
-  outbox: OutboxHooks;
+  commitChange: CommitChange;
   logger: IntakeLogger;
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
@@ -197,7 +194,7 @@ export function createIntakeService(deps: {
       error: partial ? { message: 'Some items were invalid and skipped', errors: parsed.itemErrors } : null,
     };
     try {
-      const { events, entry } = await deps.committer.run(async (trx) => {
+      const entry = await deps.commitChange(async (trx) => {
         const events: DomainEvent[] = [];
         let applied = parsed.events.length === 0;
         for (const event of parsed.events) {
@@ -214,9 +211,8 @@ export function createIntakeService(deps: {
           rawBody: applied || partial ? rawBody : null,
         };
         await insertWebhookLogEntry(trx, entry);
-        return { events: await appendToOutbox(trx, deps.outbox, events, now()), entry };
+        return { result: entry, events };
       });
-      for (const event of events) deps.bus.publish(event);
       return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };
     } catch (failure) {
       const entry: WebhookLogEntry = {

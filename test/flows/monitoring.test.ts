@@ -159,11 +159,11 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     it('needs the admin token', async () => {
       expect((await get('/api/webhook-events', {})).statusCode).toBe(401);
       expect((await get('/api/webhook-events', { authorization: 'Bearer nope' })).json()).toMatchObject({ status: 'error' });
+      // Without ADMIN_TOKEN configured, that token is just an unknown one.
       const closed = await createTestApp(dialect);
       try {
         const response = await closed.app.inject({ method: 'GET', url: '/api/webhook-events', headers: admin });
-        expect(response.statusCode).toBe(403);
-        expect(response.json().message).toMatch(/ADMIN_TOKEN/);
+        expect(response.statusCode).toBe(401);
       } finally {
         await closed.close();
       }

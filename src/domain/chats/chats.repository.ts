@@ -1,8 +1,9 @@
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
+import { containsPattern, likeEscaped } from '../../storage/like.js';
 import type { ChatsTable } from '../../storage/schema.js';
-import type { Chat, ChatKey, ChatStatus } from './chats.types.js';
+import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
 
 function toChat(row: Selectable<ChatsTable>): Chat {
   return {
@@ -91,4 +92,72 @@ export async function recordMessageOnChat(
     .returningAll()
     .executeTakeFirstOrThrow();
   return toChat(row);
+}
+
+/** Newest activity first; ties broken by id so that the keyset cursor is stable. */
+export async function listChats(db: Executor, query: ChatListQuery): Promise<Chat[]> {
+  let select = db.selectFrom('chats').selectAll('chats').orderBy('chats.last_activity_at', 'desc').orderBy('chats.id', 'desc').limit(query.limit);
+  if (query.status) select = select.where('chats.status', '=', query.status);
+  if (query.assignee === 'none') select = select.where('chats.assignee_id', 'is', null);
+  else if (query.assignee) select = select.where('chats.assignee_id', '=', query.assignee);
+  if (query.unread) select = select.where('chats.unread_count', '>', 0);
+  if (query.after) {
+    const { lastActivityAt, id } = query.after;
+    select = select.where((eb) =>
+      eb.or([eb('chats.last_activity_at', '<', lastActivityAt), eb.and([eb('chats.last_activity_at', '=', lastActivityAt), eb('chats.id', '<', id)])]),
+    );
+  }
+  if (query.q) {
+    // lower() on both sides: LIKE is case-insensitive in SQLite (ASCII only) but not in PostgreSQL.
+    const pattern = containsPattern(query.q);
+    select = select.where((eb) =>
+      eb.or([
+        eb.exists(
+          eb
+            .selectFrom('contacts')
+            .select('contacts.id')
+            .whereRef('contacts.id', '=', 'chats.contact_id')
+            .where((inner) =>
+              inner.or([
+                likeEscaped('lower(contacts.name)', pattern),
+                likeEscaped('contacts.phone', pattern),
+                likeEscaped('lower(contacts.username)', pattern),
+              ]),
+            ),
+        ),
+        eb.exists(
+          eb
+            .selectFrom('messages')
+            .select('messages.id')
+            .whereRef('messages.chat_id', '=', 'chats.id')
+            .where(likeEscaped('lower(messages.text)', pattern)),
+        ),
+      ]),
+    );
+  }
+  return (await select.execute()).map(toChat);
+}
+
+export async function listChatsOfContact(db: Executor, contactId: string): Promise<Chat[]> {
+  const rows = await db.selectFrom('chats').selectAll().where('contact_id', '=', contactId).orderBy('last_activity_at', 'desc').execute();
+  return rows.map(toChat);
+}
+
+export async function updateChatFields(
+  db: Executor,
+  id: string,
+  changes: { status?: ChatStatus; assigneeId?: string | null; unreadCount?: number; now: number },
+): Promise<Chat | undefined> {
+  const row = await db
+    .updateTable('chats')
+    .set({
+      ...(changes.status !== undefined && { status: changes.status }),
+      ...(changes.assigneeId !== undefined && { assignee_id: changes.assigneeId }),
+      ...(changes.unreadCount !== undefined && { unread_count: changes.unreadCount }),
+      updated_at: changes.now,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toChat(row);
 }

@@ -1,4 +1,8 @@
-export type ChatStatus = 'open' | 'closed';
+import type { Contact } from '../contacts/contacts.types.js';
+import type { Message } from '../messages/messages.types.js';
+
+export const CHAT_STATUSES = ['open', 'closed'] as const;
+export type ChatStatus = (typeof CHAT_STATUSES)[number];
 
 /** A conversation with one contact on one channel. */
 export interface Chat {
@@ -23,4 +27,24 @@ export interface ChatKey {
   channelId: string;
   chatType: string;
   externalId: string;
+}
+
+/** A chat with what an operator's list shows beside it. */
+export interface ChatView {
+  chat: Chat;
+  contact: Contact | null;
+  lastMessage: Message | null;
+}
+
+/** Filters of the operators' chat list. */
+export interface ChatListQuery {
+  status?: ChatStatus;
+  /** `none`: unassigned; otherwise a user id. */
+  assignee?: string | 'none';
+  unread?: boolean;
+  /** Matches contact name, phone or message text. */
+  q?: string;
+  /** Keyset cursor: only chats after this position (newest activity first). */
+  after?: { lastActivityAt: number; id: string };
+  limit: number;
 }

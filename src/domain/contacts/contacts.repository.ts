@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { containsPattern, likeEscaped } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import type { ContactsTable } from '../../storage/schema.js';
@@ -91,4 +92,22 @@ export async function updateContactInfo(
     .returningAll()
     .executeTakeFirst();
   return row && toContact(row);
+}
+
+export async function findContactsByIds(db: Executor, ids: string[]): Promise<Contact[]> {
+  if (ids.length === 0) return [];
+  return (await db.selectFrom('contacts').selectAll().where('id', 'in', ids).execute()).map(toContact);
+}
+
+/** Newest first (ids are time-ordered); `q` matches name, phone or username. */
+export async function listContacts(db: Executor, query: { q?: string; afterId?: string; limit: number }): Promise<Contact[]> {
+  let select = db.selectFrom('contacts').selectAll().orderBy('id', 'desc').limit(query.limit);
+  if (query.afterId) select = select.where('id', '<', query.afterId);
+  if (query.q) {
+    const pattern = containsPattern(query.q);
+    select = select.where((eb) =>
+      eb.or([likeEscaped('lower(name)', pattern), likeEscaped('phone', pattern), likeEscaped('lower(username)', pattern)]),
+    );
+  }
+  return (await select.execute()).map(toContact);
 }

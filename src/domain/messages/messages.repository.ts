@@ -184,3 +184,39 @@ export async function reviseMessage(
     .executeTakeFirst();
   return row && toMessage(row);
 }
+
+export async function findMessageById(db: Executor, id: string): Promise<Message | undefined> {
+  const row = await db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toMessage(row);
+}
+
+export async function findMessagesByIds(db: Executor, ids: string[]): Promise<Message[]> {
+  if (ids.length === 0) return [];
+  return (await db.selectFrom('messages').selectAll().where('id', 'in', ids).execute()).map(toMessage);
+}
+
+/** A chat's messages, newest first by the sender's time; keyset cursor on (sent_at, id). */
+export async function listMessagesOfChat(
+  db: Executor,
+  chatId: string,
+  page: { after?: { sentAt: number; id: string }; limit: number },
+): Promise<Message[]> {
+  let select = db.selectFrom('messages').selectAll().where('chat_id', '=', chatId).orderBy('sent_at', 'desc').orderBy('id', 'desc').limit(page.limit);
+  if (page.after) {
+    const { sentAt, id } = page.after;
+    select = select.where((eb) => eb.or([eb('sent_at', '<', sentAt), eb.and([eb('sent_at', '=', sentAt), eb('id', '<', id)])]));
+  }
+  return (await select.execute()).map(toMessage);
+}
+
+/** Incoming messages of a chat that come after `message` (by the sender's time, then id). */
+export async function countIncomingAfter(db: Executor, chatId: string, message: { sentAt: number; id: string }): Promise<number> {
+  const row = await db
+    .selectFrom('messages')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('chat_id', '=', chatId)
+    .where('direction', '=', 'in')
+    .where((eb) => eb.or([eb('sent_at', '>', message.sentAt), eb.and([eb('sent_at', '=', message.sentAt), eb('id', '>', message.id)])]))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

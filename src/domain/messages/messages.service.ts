@@ -1,11 +1,14 @@
 import type { Executor } from '../../storage/executor.js';
 import { recordMessageOnChat } from '../chats/chats.repository.js';
 import { ensureChat } from '../chats/chats.service.js';
+import { findContactById } from '../contacts/contacts.repository.js';
 import { upsertContact } from '../contacts/contacts.service.js';
+import type { Contact } from '../contacts/contacts.types.js';
 import type { ChangeResult, DomainEvent } from '../domain-events.js';
 import { statusRank, toDeliveryStatus, type DeliveryStatus } from './delivery-status.js';
 import {
   advanceMessageStatus,
+  findMessageById,
   insertMessageIfAbsent,
   insertRevisionIfAbsent,
   insertStatusIfAbsent,
@@ -14,7 +17,7 @@ import {
   reviseMessage,
   type StoredStatus,
 } from './messages.repository.js';
-import type { IncomingMessage, MessageRevision, StatusReport } from './messages.types.js';
+import type { IncomingMessage, Message, MessageRevision, StatusReport } from './messages.types.js';
 
 /**
  * Stores a new message with its contact and chat, once per external id: a repeat changes nothing
@@ -31,12 +34,13 @@ export async function receiveMessage(
   if (await messageExists(trx, input.externalId)) return { outcome: 'duplicate', events: [] };
 
   const events: DomainEvent[] = [];
-  let contactId: string | null = null;
+  let contact: Contact | undefined;
   if (input.contact) {
-    const { contact, changed } = await upsertContact(trx, input.contact, now);
-    contactId = contact.id;
-    if (changed) events.push({ type: 'contact.updated', payload: { contact } });
+    const upserted = await upsertContact(trx, input.contact, now);
+    contact = upserted.contact;
+    if (upserted.changed) events.push({ type: 'contact.updated', payload: { contact } });
   }
+  const contactId = contact?.id ?? null;
   const chat = await ensureChat(trx, input.chat, contactId, now);
 
   const early = await listStatusesOf(trx, input.externalId);
@@ -75,7 +79,15 @@ export async function receiveMessage(
     now,
   });
   events.push({ type: 'message.created', payload: { message, chat: updatedChat } });
-  events.push({ type: 'chat.updated', payload: { chat: updatedChat } });
+  events.push({
+    type: 'chat.updated',
+    payload: {
+      chat: updatedChat,
+      contact: contact ?? (updatedChat.contactId ? ((await findContactById(trx, updatedChat.contactId)) ?? null) : null),
+      // A late message does not become the last one: then the last one is read back.
+      lastMessage: updatedChat.lastMessageId === message.id ? message : await findLastMessage(trx, updatedChat.lastMessageId),
+    },
+  });
   return { outcome: 'applied', events };
 }
 
@@ -132,6 +144,10 @@ export async function receiveRevision(trx: Executor, revision: MessageRevision, 
       ? await reviseMessage(trx, revision.messageExternalId, { kind: 'edited', text: revision.newText, at })
       : await reviseMessage(trx, revision.messageExternalId, { kind: 'deleted', at });
   return { outcome: 'applied', events: message ? [{ type: 'message.updated', payload: { message } }] : [] };
+}
+
+async function findLastMessage(trx: Executor, id: string | null): Promise<Message | null> {
+  return id === null ? null : ((await findMessageById(trx, id)) ?? null);
 }
 
 function highestStatus(statuses: StoredStatus[]): { status: DeliveryStatus; occurredAt: number } | undefined {

@@ -1,4 +1,5 @@
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
+import { likeEscaped, prefixPattern } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import type { WebhookEventsTable } from '../../storage/schema.js';
 import {
@@ -75,10 +76,14 @@ export async function listWebhookLogEntries(db: Executor, filter: WebhookLogFilt
   if (filter.before) query = query.where('id', '<', filter.before);
   if (filter.q) {
     const q = filter.q;
-    // A prefix match on the subject, with LIKE's wildcards escaped (SQLite has no default escape).
-    const prefix = `${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // The subject holds every id of a batch, space-separated: match the start of any of them.
     query = query.where((eb) =>
-      eb.or([eb('id', '=', q), sql<boolean>`subject like ${prefix} escape '\\'`, eb('replay_of', '=', q)]),
+      eb.or([
+        eb('id', '=', q),
+        likeEscaped('subject', prefixPattern(q)),
+        likeEscaped('subject', `% ${prefixPattern(q)}`),
+        eb('replay_of', '=', q),
+      ]),
     );
   }
   return (await query.execute()).map(toEntry);

@@ -1,6 +1,5 @@
 import type { WebhookLogEntry, WebhookLogStats } from '../../domain/webhook-log/webhook-log.types.js';
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+import { iso } from './time.js';
 
 /** A webhook log entry as the admin API shows it; the body only where asked for. */
 export function presentWebhookEvent(entry: WebhookLogEntry, options: { withBody: boolean }) {

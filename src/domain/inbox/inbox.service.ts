@@ -1,0 +1,110 @@
+/**
+ * What operators do with chats: list and search them, open one, read its messages, assign and
+ * close it, mark it read. Changes go through the change runner, so that every instance and every
+ * connected operator hears of them after they are committed.
+ */
+import { AppError } from '../../errors.js';
+import type { CommitChange } from '../../events/change-runner.js';
+import type { Executor } from '../../storage/executor.js';
+import { findChatById, listChats, listChatsOfContact, updateChatFields } from '../chats/chats.repository.js';
+import type { Chat, ChatListQuery, ChatStatus, ChatView } from '../chats/chats.types.js';
+import { findContactById, findContactsByIds, listContacts } from '../contacts/contacts.repository.js';
+import type { Contact } from '../contacts/contacts.types.js';
+import { countIncomingAfter, findMessageById, findMessagesByIds, listMessagesOfChat } from '../messages/messages.repository.js';
+import type { Message } from '../messages/messages.types.js';
+import { getUser } from '../users/users.service.js';
+
+export interface InboxService {
+  /** A page of chats, newest activity first; `hasMore` when another page follows. */
+  listChats(query: ChatListQuery): Promise<{ chats: ChatView[]; hasMore: boolean }>;
+  getChat(id: string): Promise<ChatView>;
+  /** Assigns (or unassigns, with null) and opens or closes a chat. */
+  updateChat(id: string, changes: { status?: ChatStatus; assigneeId?: string | null }): Promise<ChatView>;
+  /** Marks the chat read up to a message (everything when absent); the unread count follows. */
+  markRead(id: string, upToMessageId?: string): Promise<ChatView>;
+  listMessages(chatId: string, page: { after?: { sentAt: number; id: string }; limit: number }): Promise<{ messages: Message[]; hasMore: boolean }>;
+  listContacts(query: { q?: string; afterId?: string; limit: number }): Promise<{ contacts: Contact[]; hasMore: boolean }>;
+  /** A contact with its chats. */
+  getContact(id: string): Promise<{ contact: Contact; chats: ChatView[] }>;
+}
+
+export function createInboxService(deps: { db: Executor; commitChange: CommitChange; now: () => number }): InboxService {
+  const { db, commitChange, now } = deps;
+
+  const viewsOf = async (executor: Executor, chats: Chat[]): Promise<ChatView[]> => {
+    const contacts = await findContactsByIds(executor, [...new Set(chats.flatMap((c) => (c.contactId ? [c.contactId] : [])))]);
+    const messages = await findMessagesByIds(executor, chats.flatMap((c) => (c.lastMessageId ? [c.lastMessageId] : [])));
+    const contactById = new Map(contacts.map((c) => [c.id, c]));
+    const messageById = new Map(messages.map((m) => [m.id, m]));
+    return chats.map((chat) => ({
+      chat,
+      contact: (chat.contactId && contactById.get(chat.contactId)) || null,
+      lastMessage: (chat.lastMessageId && messageById.get(chat.lastMessageId)) || null,
+    }));
+  };
+
+  const requireChat = async (executor: Executor, id: string): Promise<Chat> => {
+    const chat = await findChatById(executor, id);
+    if (!chat) throw new AppError('not_found', 404, 'No chat with this id');
+    return chat;
+  };
+
+  /** Applies chat changes and announces the chat as operators see it. */
+  const changeChat = (id: string, decide: (trx: Executor, chat: Chat) => Promise<Parameters<typeof updateChatFields>[2]>) =>
+    commitChange(async (trx) => {
+      const chat = await requireChat(trx, id);
+      const updated = (await updateChatFields(trx, id, await decide(trx, chat)))!;
+      const [view] = await viewsOf(trx, [updated]);
+      return { result: view!, events: [{ type: 'chat.updated', payload: view! }] };
+    });
+
+  return {
+    async listChats(query) {
+      const chats = await listChats(db, { ...query, limit: query.limit + 1 });
+      return { chats: await viewsOf(db, chats.slice(0, query.limit)), hasMore: chats.length > query.limit };
+    },
+
+    async getChat(id) {
+      const [view] = await viewsOf(db, [await requireChat(db, id)]);
+      return view!;
+    },
+
+    async updateChat(id, changes) {
+      if (changes.assigneeId) {
+        const assignee = await getUser(db, changes.assigneeId);
+        if (!assignee || assignee.disabledAt !== null) {
+          throw new AppError('bad_request', 400, 'Invalid request data', { assigneeId: ['The assignee must be an active user.'] });
+        }
+      }
+      return changeChat(id, async () => ({ ...changes, now: now() }));
+    },
+
+    async markRead(id, upToMessageId) {
+      return changeChat(id, async (trx) => {
+        if (upToMessageId === undefined) return { unreadCount: 0, now: now() };
+        const message = await findMessageById(trx, upToMessageId);
+        if (!message || message.chatId !== id) {
+          throw new AppError('bad_request', 400, 'Invalid request data', { upToMessageId: ['The message must belong to this chat.'] });
+        }
+        return { unreadCount: await countIncomingAfter(trx, id, message), now: now() };
+      });
+    },
+
+    async listMessages(chatId, page) {
+      await requireChat(db, chatId);
+      const messages = await listMessagesOfChat(db, chatId, { ...page, limit: page.limit + 1 });
+      return { messages: messages.slice(0, page.limit), hasMore: messages.length > page.limit };
+    },
+
+    async listContacts(query) {
+      const contacts = await listContacts(db, { ...query, limit: query.limit + 1 });
+      return { contacts: contacts.slice(0, query.limit), hasMore: contacts.length > query.limit };
+    },
+
+    async getContact(id) {
+      const contact = await findContactById(db, id);
+      if (!contact) throw new AppError('not_found', 404, 'No contact with this id');
+      return { contact, chats: await viewsOf(db, await listChatsOfContact(db, id)) };
+    },
+  };
+}

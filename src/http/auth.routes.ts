@@ -1,0 +1,86 @@
+/**
+ * Sign in and out. A login answers a session token (shown once, stored only as a hash) and the
+ * user; failed logins are throttled per account and per address.
+ */
+import type { FastifyInstance } from 'fastify';
+import { login, getUser, revokeAuthToken, normalizeEmail } from '../domain/users/users.service.js';
+import { AppError } from '../errors.js';
+import type { Executor } from '../storage/executor.js';
+import type { LoginThrottle } from './login-throttle.js';
+import { currentUser, type OperatorAuth } from './operator-auth.js';
+import { presentUser } from './presenters/user.presenter.js';
+import { authErrors, bearerSecurity } from './schemas.js';
+
+export interface AuthRoutesOptions {
+  db: Executor;
+  auth: OperatorAuth;
+  throttle: LoginThrottle;
+  sessionTtlMs: number;
+  now: () => number;
+}
+
+export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
+  const { db, auth, throttle, now } = options;
+
+  app.post(
+    '/api/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign in with email and password',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['email', 'password'],
+          properties: { email: { type: 'string', minLength: 3, maxLength: 320 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, user: { $ref: 'User#' } },
+          },
+          400: { $ref: 'Error#' },
+          401: { $ref: 'Error#' },
+          429: { $ref: 'Error#' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { email, password } = request.body as { email: string; password: string };
+      const keys = [`account:${normalizeEmail(email)}`, `address:${request.ip}`];
+      const wait = throttle.retryAfter(keys, now());
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${wait} s`);
+      }
+      const session = await login(db, { email, password }, now(), options.sessionTtlMs);
+      if (!session) {
+        throttle.recordFailure(keys, now());
+        throw new AppError('unauthorized', 401, 'Wrong email or password');
+      }
+      throttle.recordSuccess([keys[0]!]);
+      return { token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), user: presentUser(session.user) };
+    },
+  );
+
+  app.post(
+    '/api/auth/logout',
+    {
+      onRequest: auth.require('operator'),
+      schema: { tags: ['auth'], summary: 'Revoke the token of this request', security: bearerSecurity, response: { 204: { type: 'null' }, ...authErrors } },
+    },
+    async (request, reply) => {
+      if (request.principal?.kind === 'user') await revokeAuthToken(db, request.principal.tokenId, now());
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/api/me',
+    {
+      onRequest: auth.require('operator'),
+      schema: { tags: ['auth'], summary: 'The signed-in user', security: bearerSecurity, response: { 200: { $ref: 'User#' }, ...authErrors } },
+    },
+    async (request) => presentUser((await getUser(db, currentUser(request).id))!),
+  );
+}

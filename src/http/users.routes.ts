@@ -1,0 +1,139 @@
+/** Admin API: accounts and their tokens. */
+import type { FastifyInstance } from 'fastify';
+import {
+  allUsers,
+  changeUser,
+  createApiToken,
+  createUser,
+  getUser,
+  revokeAuthToken,
+  tokensOf,
+} from '../domain/users/users.service.js';
+import { ROLES, type Role } from '../domain/users/users.types.js';
+import { AppError } from '../errors.js';
+import type { Executor } from '../storage/executor.js';
+import type { OperatorAuth } from './operator-auth.js';
+import { presentToken, presentUser } from './presenters/user.presenter.js';
+import { authErrors, bearerSecurity } from './schemas.js';
+
+const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] };
+const errors = { 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, ...authErrors };
+
+export async function usersRoutes(app: FastifyInstance, options: { db: Executor; auth: OperatorAuth; now: () => number }): Promise<void> {
+  const { db, now } = options;
+  app.addHook('onRequest', options.auth.require('admin'));
+
+  const requireUser = async (id: string) => {
+    const user = await getUser(db, id);
+    if (!user) throw new AppError('not_found', 404, 'No user with this id');
+    return user;
+  };
+
+  app.get(
+    '/api/users',
+    { schema: { tags: ['admin'], summary: 'List users', security: bearerSecurity, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'User#' } }, nextCursor: { type: 'null' } } }, ...authErrors } } },
+    async () => ({ data: (await allUsers(db)).map(presentUser), nextCursor: null }),
+  );
+
+  app.post(
+    '/api/users',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Create a user',
+        security: bearerSecurity,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['email', 'name', 'role'],
+          properties: {
+            email: { type: 'string', minLength: 3, maxLength: 320, pattern: '^[^@\\s]+@[^@\\s]+$' },
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            role: { type: 'string', enum: [...ROLES] },
+            password: { type: 'string', maxLength: 1024 },
+          },
+        },
+        response: { 201: { $ref: 'User#' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { email: string; name: string; role: Role; password?: string };
+      return reply.code(201).send(presentUser(await createUser(db, body, now())));
+    },
+  );
+
+  app.patch(
+    '/api/users/:id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Change name, role or password, or disable a user',
+        security: bearerSecurity,
+        params: idParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            role: { type: 'string', enum: [...ROLES] },
+            password: { type: 'string', maxLength: 1024 },
+            disabled: { type: 'boolean' },
+          },
+        },
+        response: { 200: { $ref: 'User#' }, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      await requireUser(id);
+      return presentUser((await changeUser(db, id, request.body as Parameters<typeof changeUser>[2], now()))!);
+    },
+  );
+
+  app.get(
+    '/api/users/:id/tokens',
+    { schema: { tags: ['admin'], summary: "A user's tokens (never the tokens themselves)", security: bearerSecurity, params: idParam, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Token#' } }, nextCursor: { type: 'null' } } }, ...errors } } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      await requireUser(id);
+      return { data: (await tokensOf(db, id)).map(presentToken), nextCursor: null };
+    },
+  );
+
+  app.post(
+    '/api/users/:id/tokens',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Create a named API token; the token is in this answer only',
+        security: bearerSecurity,
+        params: idParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, expiresAt: { type: 'string', format: 'date-time' } },
+        },
+        response: { 201: { type: 'object', properties: { token: { type: 'string' }, record: { $ref: 'Token#' } } }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      await requireUser(id);
+      const body = request.body as { name: string; expiresAt?: string };
+      const created = await createApiToken(db, id, { name: body.name, expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null }, now());
+      return reply.code(201).send({ token: created.token, record: presentToken(created.record) });
+    },
+  );
+
+  app.delete(
+    '/api/tokens/:id',
+    { schema: { tags: ['admin'], summary: 'Revoke a token', security: bearerSecurity, params: idParam, response: { 200: { $ref: 'Token#' }, ...errors } } },
+    async (request) => {
+      const token = await revokeAuthToken(db, (request.params as { id: string }).id, now());
+      if (!token) throw new AppError('not_found', 404, 'No token with this id');
+      return presentToken(token);
+    },
+  );
+}
