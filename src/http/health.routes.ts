@@ -17,7 +17,26 @@ export interface HealthRoutesOptions {
 }
 
 export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
-  app.get('/api/health', async () => {
+  const status = { type: 'object', properties: { status: { type: 'string' }, message: { type: 'string' } } };
+  app.get(
+    '/api/health',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness, the last accepted webhook and configuration warnings',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ...status.properties,
+              lastWebhookAt: { type: ['string', 'null'], format: 'date-time' },
+              warnings: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    async () => {
     const last = options.activity.lastAcceptedAt();
     return {
       status: 'ok',
@@ -25,9 +44,13 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
       lastWebhookAt: last === null ? null : new Date(last).toISOString(),
       warnings: options.warnings,
     };
-  });
+    },
+  );
 
-  app.get('/api/ready', async (_request, reply) => {
+  app.get(
+    '/api/ready',
+    { schema: { tags: ['operations'], summary: 'Readiness: database, migrations, not shutting down', response: { 200: status, 503: { $ref: 'Error#' } } } },
+    async (_request, reply) => {
     const problems: string[] = [];
     if (options.isShuttingDown()) problems.push('shutting down');
     try {
@@ -41,5 +64,6 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
       return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
     }
     return { status: 'ok', message: 'Ready' };
-  });
+    },
+  );
 }

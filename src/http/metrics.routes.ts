@@ -15,7 +15,7 @@ export interface MetricsRoutesOptions {
 
 export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions): Promise<void> {
   const match = createTokenMatcher(options.token ? [{ id: 'metrics', value: options.token }] : []);
-  app.get('/metrics', async (request, reply) => {
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics (METRICS_TOKEN or METRICS_PORT)' } }, async (request, reply) => {
     if (options.token && !match(bearerToken(request.headers.authorization))) {
       throw new AppError('unauthorized', 401, 'Send the metrics token as Authorization: Bearer <token>');
     }

@@ -15,6 +15,7 @@ import type { IntakeService } from '../intake/intake.service.js';
 import type { Executor } from '../storage/executor.js';
 import type { OperatorAuth } from './operator-auth.js';
 import { presentWebhookEvent, presentWebhookStats } from './presenters/webhook-event.presenter.js';
+import { bearerSecurity } from './schemas.js';
 
 export interface WebhookLogRoutesOptions {
   db: Executor;
@@ -32,6 +33,9 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
     '/api/webhook-events',
     {
       schema: {
+        tags: ['webhook log'],
+        summary: 'List webhook requests, newest first',
+        security: bearerSecurity,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -62,14 +66,14 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
     },
   );
 
-  app.get('/api/webhook-events/:id', async (request) => {
+  app.get('/api/webhook-events/:id', { schema: { tags: ['webhook log'], summary: 'One webhook request with its body', security: bearerSecurity } }, async (request) => {
     const { id } = request.params as { id: string };
     const entry = await getWebhookLogEntry(db, id);
     if (!entry) throw new AppError('not_found', 404, 'No webhook event with this id');
     return presentWebhookEvent(entry, { withBody: true });
   });
 
-  app.post('/api/webhook-events/:id/replay', async (request) => {
+  app.post('/api/webhook-events/:id/replay', { schema: { tags: ['webhook log'], summary: 'Replay one recorded webhook (idempotent)', security: bearerSecurity } }, async (request) => {
     const { id } = request.params as { id: string };
     const replay = await intake.replay(id);
     if (!replay) throw new AppError('not_found', 404, 'No webhook event with this id');
@@ -80,6 +84,9 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
     '/api/webhook-events/replay',
     {
       schema: {
+        tags: ['webhook log'],
+        summary: 'Replay every failed webhook of a time range',
+        security: bearerSecurity,
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
@@ -106,7 +113,14 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
 
   app.get(
     '/api/stats/webhooks',
-    { schema: { querystring: { type: 'object', properties: { window: { type: 'string', default: '1h' } } } } },
+    {
+      schema: {
+        tags: ['webhook log'],
+        summary: 'Counts, error ratio and latency of webhooks over a window',
+        security: bearerSecurity,
+        querystring: { type: 'object', properties: { window: { type: 'string', default: '1h' } } },
+      },
+    },
     async (request) => {
       const { window } = request.query as { window: string };
       const span = parseDuration(window);

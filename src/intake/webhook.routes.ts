@@ -60,12 +60,38 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   });
 
   // The availability check stays open to every address: Wazzup24 probes it when the URL is set.
-  app.get(WEBHOOK_PATH, async () => ({ status: 'ok', message: 'Webhook endpoint is available' }));
+  app.get(
+    WEBHOOK_PATH,
+    {
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Availability check (Wazzup24 probes it)',
+        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] }, message: { type: 'string' } } } },
+      },
+    },
+    async () => ({ status: 'ok', message: 'Webhook endpoint is available' }),
+  );
 
   app.post(
     WEBHOOK_PATH,
     {
       bodyLimit: options.bodyLimit,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Receive a Wazzup24 webhook (seed format or API v3); 200 once committed',
+        description: 'Authenticated by signature or token when configured (docs/SECURITY.md).',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['success'] },
+              message: { type: 'string' },
+              errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+            },
+          },
+          ...Object.fromEntries([400, 401, 403, 413, 415, 500, 503].map((code) => [code, { $ref: 'Error#' }])),
+        },
+      },
       // Before the body is read: a refused address costs no parsing at all.
       onRequest: async (request) => {
         if (!allowlist) return;
