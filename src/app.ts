@@ -19,8 +19,9 @@ import { SHARED_SCHEMAS } from './http/schemas.js';
 import { usersRoutes } from './http/users.routes.js';
 import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
+import { realtimeRoutes } from './realtime/ws.routes.js';
 
-export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'activity' | 'now'>;
+export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'feed' | 'activity' | 'now'>;
 
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
@@ -119,6 +120,13 @@ export async function buildApp(
   await app.register(inboxRoutes, { inbox: deps.inbox, auth });
   await app.register(usersRoutes, { db: deps.database.db, auth, now: deps.now });
   await app.register(webhookLogRoutes, { db: deps.database.db, intake: deps.intake, auth });
+  await app.register(realtimeRoutes, {
+    db: deps.database.db,
+    feed: deps.feed,
+    auth,
+    heartbeatMs: config.realtimeHeartbeatSeconds * 1000,
+    observe: { connections: (count) => deps.metrics.trackRealtimeConnections(count), sent: (n) => deps.metrics.observeRealtimeSent(n) },
+  });
   // Served here only with a token; METRICS_PORT serves it on a listener of its own (main.ts).
   if (config.metricsEnabled && config.metricsPort === null && config.metricsToken !== null) {
     await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });

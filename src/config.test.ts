@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       loginMaxFailures: 10,
       loginWindowMinutes: 15,
       realtimeReplayHours: 24,
+      realtimeHeartbeatSeconds: 30,
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
       webhookLogRetentionDays: 30,

@@ -52,6 +52,8 @@ export interface Config {
   readonly loginWindowMinutes: number;
   /** Hours of domain events kept for real-time clients to replay after a reconnect. */
   readonly realtimeReplayHours: number;
+  /** Seconds between WebSocket pings; a connection that missed one is closed. */
+  readonly realtimeHeartbeatSeconds: number;
   /** Base URL of the Wazzup24 API (a local fake in tests). */
   readonly wazzupApiUrl: string;
   /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
@@ -165,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const loginMaxFailures = integer('LOGIN_MAX_FAILURES', 10, 1, 1000);
   const loginWindowMinutes = integer('LOGIN_WINDOW_MINUTES', 15, 1, 24 * 60);
   const realtimeReplayHours = integer('REALTIME_REPLAY_HOURS', 24, 1, 24 * 30);
+  const realtimeHeartbeatSeconds = integer('REALTIME_HEARTBEAT_SECONDS', 30, 1, 3600);
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
@@ -207,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginMaxFailures,
     loginWindowMinutes,
     realtimeReplayHours,
+    realtimeHeartbeatSeconds,
     wazzupApiUrl,
     wazzupApiKey,
     webhookLogRetentionDays,

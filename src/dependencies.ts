@@ -11,6 +11,7 @@ import { createWebhookActivity, type WebhookActivity } from './observability/web
 import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
 import { createWebhookAuthenticator } from './intake/webhook-auth.js';
 import { createInboxService, type InboxService } from './domain/inbox/inbox.service.js';
+import { createEventFeed, type EventFeed } from './realtime/event-feed.js';
 import { openDatabase, type DatabaseHandle } from './storage/database.js';
 import { createGroupCommitter, type GroupCommitter } from './storage/group-commit.js';
 import { migrateToLatest } from './storage/migrations/index.js';
@@ -25,6 +26,8 @@ export interface Dependencies {
   intake: IntakeService;
   inbox: InboxService;
   metrics: Metrics;
+  /** Committed domain events from every instance, for real-time clients. */
+  feed: EventFeed;
   /** The clock every service uses (tests may set it). */
   now: () => number;
   activity: WebhookActivity;
@@ -86,6 +89,7 @@ export async function openDependencies(
     intake,
     inbox: createInboxService({ db: database.db, commitChange, now }),
     metrics,
+    feed: createEventFeed({ database, bus, onError: (error) => logger.error({ err: error }, 'event feed failed') }),
     activity,
     now,
     async close() {

@@ -8,6 +8,7 @@ import { buildApp, LOG_REDACTIONS } from './app.js';
 import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 import { openDependencies } from './dependencies.js';
 import { purgeExpiredWebhookLog } from './domain/webhook-log/webhook-log.service.js';
+import { purgeOutbox } from './events/outbox.js';
 import { handleError } from './http/error-envelope.js';
 import { createLifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
         Date.now(),
       );
       if (result.deleted + result.bodiesDropped > 0) logger.info(result, 'webhook log purged');
+      const events = await purgeOutbox(deps.database.db, Date.now() - config.realtimeReplayHours * 3_600_000);
+      if (events > 0) logger.info({ events }, 'event outbox purged');
     } catch (error) {
       logger.error({ err: error }, 'webhook log purge failed');
     }

@@ -23,6 +23,9 @@ export interface Metrics {
   observeIpAllowlistMiss(mode: 'enforce' | 'report'): void;
   observeCommitBatch(stats: BatchStats): void;
   observeDomainEvent(event: DomainEvent): void;
+  /** The real-time hub's count of open WebSocket connections, read at each scrape. */
+  trackRealtimeConnections(count: () => number): void;
+  observeRealtimeSent(frames: number): void;
 }
 
 /**
@@ -34,7 +37,16 @@ export interface Metrics {
 export function createMetrics(options: { enabled: boolean; lastReceivedAt: number | null; silenceAlertSeconds: number }): Metrics {
   const registry = new Registry();
   if (!options.enabled) {
-    return { registry, observeWebhook() {}, observeIpAllowlistMiss() {}, observeCommitBatch() {}, observeDomainEvent() {} };
+    const none = () => undefined;
+    return {
+      registry,
+      observeWebhook: none,
+      observeIpAllowlistMiss: none,
+      observeCommitBatch: none,
+      observeDomainEvent: none,
+      trackRealtimeConnections: none,
+      observeRealtimeSent: none,
+    };
   }
   collectDefaultMetrics({ register: registry });
 
@@ -104,7 +116,23 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
     registers: [registry],
   });
 
+  let realtimeConnections: () => number = () => 0;
+  new Gauge({
+    name: 'realtime_connections',
+    help: 'Open operator WebSocket connections on this instance.',
+    registers: [registry],
+    collect() {
+      this.set(realtimeConnections());
+    },
+  });
+  const realtimeSent = new Counter({
+    name: 'realtime_events_sent_total',
+    help: 'Event frames sent to operator WebSocket connections.',
+    registers: [registry],
+  });
+
   for (const event of EVENTS) for (const outcome of WEBHOOK_OUTCOMES) requests.inc({ event, outcome }, 0);
+  realtimeSent.inc(0);
   for (const outcome of WEBHOOK_OUTCOMES) requestDuration.zero({ outcome });
   for (const event of PROCESSED_EVENTS) processingDuration.zero({ event });
   for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
@@ -138,6 +166,12 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
     },
     observeDomainEvent(event) {
       domainEvents.inc({ type: event.type });
+    },
+    trackRealtimeConnections(count) {
+      realtimeConnections = count;
+    },
+    observeRealtimeSent(frames) {
+      if (frames > 0) realtimeSent.inc(frames);
     },
   };
 }

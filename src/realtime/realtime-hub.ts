@@ -1,0 +1,122 @@
+/**
+ * The operators connected over WebSocket. Each gets, in order, every event after the sequence
+ * number it names (replayed from the outbox), then live events. Dead connections are found by
+ * heartbeat pings and closed; a client too slow to keep up is closed too (it reconnects and
+ * replays what it missed).
+ */
+import type { WebSocket } from 'ws';
+import type { PublishedEvent } from '../events/outbox.js';
+import { readOutboxAfter, oldestOutboxSeq, latestOutboxSeq } from '../events/outbox.js';
+import type { Executor } from '../storage/executor.js';
+
+/** Bytes queued for one client beyond which it is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const REPLAY_PAGE = 500;
+
+export interface RealtimeHub {
+  /** Takes a new connection; `since` is the last sequence number the client has (replay after it). */
+  connect(socket: WebSocket, since: number | null): Promise<void>;
+  /** Sends an event to every connected client (in sequence order, as the feed delivers them). */
+  broadcast(event: PublishedEvent): void;
+  connections(): number;
+  /** Closes every connection (shutdown) and stops the heartbeat. */
+  close(): void;
+}
+
+interface Client {
+  socket: WebSocket;
+  alive: boolean;
+  /** While replaying: live events wait here, then those not replayed are sent. */
+  pending: PublishedEvent[] | null;
+  lastSeq: number;
+}
+
+export function createRealtimeHub(deps: {
+  db: Executor;
+  present: (event: PublishedEvent) => unknown;
+  heartbeatMs: number;
+  onSent?: (count: number) => void;
+}): RealtimeHub {
+  const clients = new Set<Client>();
+
+  const send = (client: Client, frame: string, seq: number) => {
+    if (seq <= client.lastSeq) return;
+    if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      client.socket.close(1013, 'Too slow: reconnect with since=<last seq>');
+      return;
+    }
+    client.lastSeq = seq;
+    client.socket.send(frame);
+  };
+
+  const heartbeat = setInterval(() => {
+    for (const client of clients) {
+      // No pong since the last ping: the connection is dead (a laptop closed, a proxy dropped it).
+      if (!client.alive) {
+        client.socket.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.socket.ping();
+    }
+  }, deps.heartbeatMs);
+  heartbeat.unref();
+
+  return {
+    async connect(socket, since) {
+      // Live events that arrive while the replay is read wait in `pending`, then go out in order.
+      const client: Client = { socket, alive: true, pending: [], lastSeq: 0 };
+      clients.add(client);
+      socket.on('pong', () => {
+        client.alive = true;
+      });
+      socket.on('close', () => clients.delete(client));
+      socket.on('error', () => clients.delete(client));
+
+      const latest = await latestOutboxSeq(deps.db);
+      const oldest = since === null ? null : await oldestOutboxSeq(deps.db);
+      client.lastSeq = since ?? latest;
+      if (since === null) {
+        // A fresh client starts from now; it loads the current state by REST.
+      } else if (since < latest && (oldest === null || oldest > since + 1)) {
+        // Events the client missed are gone (past the replay window): it must reload by REST.
+        socket.send(JSON.stringify({ type: 'resync_required', seq: latest, oldestSeq: oldest }));
+        client.lastSeq = latest;
+      } else {
+        for (;;) {
+          const events = await readOutboxAfter(deps.db, client.lastSeq, REPLAY_PAGE);
+          for (const event of events) send(client, JSON.stringify(deps.present(event)), event.seq);
+          deps.onSent?.(events.length);
+          if (events.length < REPLAY_PAGE) break;
+        }
+      }
+      const waiting = client.pending ?? [];
+      client.pending = null;
+      for (const event of waiting) send(client, JSON.stringify(deps.present(event)), event.seq);
+      socket.send(JSON.stringify({ type: 'ready', seq: client.lastSeq }));
+    },
+
+    broadcast(event) {
+      if (clients.size === 0) return;
+      // Presented and serialised once for every client.
+      const frame = JSON.stringify(deps.present(event));
+      let sent = 0;
+      for (const client of clients) {
+        if (client.pending) client.pending.push(event);
+        else {
+          send(client, frame, event.seq);
+          sent += 1;
+        }
+      }
+      deps.onSent?.(sent);
+    },
+
+    connections: () => clients.size,
+
+    close() {
+      clearInterval(heartbeat);
+      for (const client of clients) client.socket.close(1001, 'Server shutting down');
+      clients.clear();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * `GET /api/ws`: operators' real-time channel. Authenticated with the same token as the REST
+ * API, in the Authorization header or, for browsers (which cannot set headers on a WebSocket),
+ * as `?token=`. `?since=<seq>` replays what the client missed before live events.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../errors.js';
+import type { OperatorAuth } from '../http/operator-auth.js';
+import { presentEvent } from '../http/presenters/event.presenter.js';
+import { bearerToken } from '../security/token-matcher.js';
+import type { Executor } from '../storage/executor.js';
+import type { EventFeed } from './event-feed.js';
+import { createRealtimeHub } from './realtime-hub.js';
+
+export interface RealtimeRoutesOptions {
+  db: Executor;
+  feed: EventFeed;
+  auth: OperatorAuth;
+  heartbeatMs: number;
+  /** Reports the hub's live connection count and events sent, for metrics. */
+  observe: { connections(count: () => number): void; sent(count: number): void };
+}
+
+export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRoutesOptions): Promise<void> {
+  const hub = createRealtimeHub({ db: options.db, present: presentEvent, heartbeatMs: options.heartbeatMs, onSent: options.observe.sent });
+  options.observe.connections(hub.connections);
+  const stopFeed = await options.feed.start((event) => hub.broadcast(event));
+  app.addHook('preClose', async () => hub.close());
+  app.addHook('onClose', async () => stopFeed());
+
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  app.get(
+    '/api/ws',
+    {
+      websocket: true,
+      schema: {
+        tags: ['real-time'],
+        summary: 'WebSocket of domain events: {seq, type, at, data}; ?since=<seq> replays what was missed',
+        querystring: {
+          type: 'object',
+          properties: { token: { type: 'string', maxLength: 200 }, since: { type: 'integer', minimum: 0 } },
+        },
+      },
+      onRequest: async (request) => {
+        const query = request.query as { token?: string };
+        const principal = await options.auth.identify(bearerToken(request.headers.authorization) ?? query.token);
+        if (!principal) throw new AppError('unauthorized', 401, 'Sign in: send Authorization: Bearer <token> or ?token=');
+        if (principal.kind !== 'user') throw new AppError('forbidden', 403, 'Real-time events are for users; ADMIN_TOKEN is for admin routes');
+        request.principal = principal;
+      },
+    },
+    (socket, request) => {
+      const { since } = request.query as { since?: number };
+      // Clients only listen; anything they send is ignored.
+      hub.connect(socket, since ?? null).catch((error: unknown) => {
+        request.log.error({ err: error }, 'real-time replay failed');
+        socket.close(1011, 'Replay failed; reconnect');
+      });
+    },
+  );
+}

@@ -1,0 +1,173 @@
+/**
+ * Real-time push to operators over a real WebSocket: authentication, one event per domain change
+ * carrying the REST representation, replay on reconnect, heartbeats, and nothing published for a
+ * change that was rolled back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeOutbox } from '../../src/events/outbox.js';
+import { curePoison, poisonMessages } from '../helpers/poison.js';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { testDialects } from '../helpers/test-database.js';
+import { openSocket, type Frame, type TestSocket } from '../helpers/ws-client.js';
+
+const ADMIN = 'admin-token-0123456789abcdef0123456789ab';
+
+let sequence = 0;
+const message = (overrides: Record<string, unknown> = {}) => {
+  sequence += 1;
+  return {
+    event: 'message',
+    data: { id: `rt_${sequence}`, chatId: 'rt_chat', text: `hello ${sequence}`, type: 'text', from: '+7 777 300 00 01', timestamp: 1640995200 + sequence, contact: { name: 'Rita', phone: '+7 777 300 00 01' }, ...overrides },
+  };
+};
+
+async function operatorToken(t: TestApp, email: string): Promise<string> {
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/api/users',
+    headers: { authorization: `Bearer ${ADMIN}` },
+    payload: { email, name: 'Op', role: 'operator', password: 'correct horse battery' },
+  });
+  expect(created.statusCode).toBe(201);
+  const login = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password: 'correct horse battery' } });
+  return login.json().token as string;
+}
+
+describe.each(testDialects)('real-time push on %s', (dialect) => {
+  let t: TestApp;
+  let token: string;
+  let wsUrl: string;
+  const sockets: TestSocket[] = [];
+  /** Sequence numbers of the event frames (`ready` carries one too, and is no event). */
+  const eventSeqs = (socket: TestSocket) => socket.frames.filter((f) => f.type.includes('.')).map((f) => f.seq!);
+  const connect = async (query = '') => {
+    const socket = await openSocket(`${wsUrl}?token=${token}${query}`);
+    sockets.push(socket);
+    await socket.waitFor((f) => f.type === 'ready');
+    return socket;
+  };
+  const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN, REALTIME_HEARTBEAT_SECONDS: '1' } });
+    token = await operatorToken(t, `rt-${dialect}@example.com`);
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    wsUrl = `ws://127.0.0.1:${(t.app.server.address() as { port: number }).port}/api/ws`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) await socket.close();
+    await t.close();
+  });
+
+  it('refuses a connection without a valid user token', async () => {
+    await expect(openSocket(wsUrl)).rejects.toThrow('HTTP 401');
+    await expect(openSocket(`${wsUrl}?token=bc_nope`)).rejects.toThrow('HTTP 401');
+    await expect(openSocket(`${wsUrl}?token=${ADMIN}`)).rejects.toThrow('HTTP 403');
+    const viaHeader = await openSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } });
+    sockets.push(viaHeader);
+    await viaHeader.waitFor((f) => f.type === 'ready');
+  });
+
+  it('pushes a message with its contact and chat, in the REST representation', async () => {
+    const socket = await connect();
+    const m = message();
+    await t.postWebhook(m);
+    const created = await socket.waitFor((f) => f.type === 'message.created');
+    const chatUpdated = await socket.waitFor((f) => f.type === 'chat.updated');
+    await socket.waitFor((f) => f.type === 'contact.updated');
+    expect(created.data).toMatchObject({ externalId: m.data.id, text: m.data.text, direction: 'in' });
+    const chatId = created.data!.chatId as string;
+    // The frame carries exactly what GET /api/chats/:id answers, so a client never refetches.
+    expect(chatUpdated.data).toEqual((await get(`/api/chats/${chatId}`)).json());
+    const page = (await get(`/api/chats/${chatId}/messages?limit=1`)).json();
+    expect(created.data).toEqual(page.data[0]);
+    const seqs = eventSeqs(socket);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it('pushes status changes, edits, contact updates, assignments and reads', async () => {
+    const socket = await connect();
+    const m = message();
+    await t.postWebhook(m);
+    const created = await socket.waitFor((f) => f.type === 'message.created' && f.data?.externalId === m.data.id);
+    const chatId = created.data!.chatId as string;
+
+    await t.postWebhook({ event: 'status', data: { messageId: m.data.id, status: 'read', timestamp: 1640999999 } });
+    expect((await socket.waitFor((f) => f.type === 'message.status_changed')).data).toMatchObject({ externalId: m.data.id, status: 'read' });
+
+    await t.postWebhook({ event: 'contact', data: { phone: '+7 777 300 00 01', name: 'Rita R.', timestamp: 1641999999 } });
+    expect((await socket.waitFor((f) => f.type === 'contact.updated' && f.data?.name === 'Rita R.')).data).toMatchObject({ phone: '+77773000001' });
+
+    const v3 = { messageId: 'rt-v3-1', channelId: 'ch', chatType: 'whatsapp', chatId: '77773000002', dateTime: '2025-01-01T00:00:00Z', type: 'text', text: 'before', status: 'inbound' };
+    await t.postWebhook({ messages: [v3] });
+    await t.postWebhook({ messages: [{ ...v3, text: 'after', isEdited: true, oldInfo: { oldText: 'before' } }] });
+    expect((await socket.waitFor((f) => f.type === 'message.updated')).data).toMatchObject({ externalId: 'rt-v3-1', text: 'after', editedAt: expect.any(String) });
+
+    const me = (await get('/api/me')).json();
+    await t.app.inject({ method: 'PATCH', url: `/api/chats/${chatId}`, headers: { authorization: `Bearer ${token}` }, payload: { assigneeId: me.id } });
+    expect((await socket.waitFor((f) => f.type === 'chat.updated' && f.data?.assigneeId === me.id)).data).toMatchObject({ id: chatId });
+    await t.app.inject({ method: 'POST', url: `/api/chats/${chatId}/read`, headers: { authorization: `Bearer ${token}` } });
+    await socket.waitFor((f) => f.type === 'chat.updated' && f.data?.id === chatId && f.data?.unreadCount === 0);
+  });
+
+  it('replays what a client missed when it reconnects with its last sequence number, then goes live', async () => {
+    const first = await connect();
+    await t.postWebhook(message());
+    const seen = await first.waitFor((f) => f.type === 'chat.updated');
+    await first.close();
+
+    const missed = [message(), message(), message()];
+    for (const m of missed) await t.postWebhook(m);
+
+    const again = await openSocket(`${wsUrl}?token=${token}&since=${seen.seq}`);
+    sockets.push(again);
+    const ready = await again.waitFor((f) => f.type === 'ready');
+    const replayed = again.frames.filter((f) => f.type === 'message.created').map((f) => f.data!.externalId);
+    expect(replayed).toEqual(missed.map((m) => m.data.id));
+    const seqs = eventSeqs(again);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs[0]).toBe(seen.seq! + 1);
+    expect(ready.seq).toBe(seqs.at(-1));
+
+    const live = message();
+    await t.postWebhook(live);
+    await again.waitFor((f) => f.type === 'message.created' && f.data?.externalId === live.data.id);
+  });
+
+  it('asks for a resync when what was missed is past the replay window', async () => {
+    await t.postWebhook(message());
+    await purgeOutbox(t.deps.database.db, Date.now() + 1000);
+    await t.postWebhook(message());
+    const socket = await openSocket(`${wsUrl}?token=${token}&since=1`);
+    sockets.push(socket);
+    const frame: Frame = await socket.waitFor((f) => f.type === 'resync_required');
+    expect(frame.seq).toBeGreaterThan(1);
+  });
+
+  it('publishes nothing for a change that was rolled back', async () => {
+    const socket = await connect();
+    await poisonMessages(t.deps.database.db, dialect);
+    try {
+      const poisoned = message({ id: 'poison_rt' });
+      expect((await t.postWebhook(poisoned)).statusCode).toBe(500);
+    } finally {
+      await curePoison(t.deps.database.db, dialect);
+    }
+    const after = message();
+    await t.postWebhook(after);
+    await socket.waitFor((f) => f.type === 'message.created' && f.data?.externalId === after.data.id);
+    expect(socket.frames.some((f) => f.data?.externalId === 'poison_rt')).toBe(false);
+  });
+
+  it('closes a connection that stops answering heartbeats', async () => {
+    const silent = await openSocket(`${wsUrl}?token=${token}`, { autoPong: false });
+    sockets.push(silent);
+    const started = Date.now();
+    await silent.closed;
+    expect(Date.now() - started).toBeLessThan(5000);
+    // A healthy client stays connected meanwhile.
+    const healthy = await connect();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(healthy.socket.readyState).toBe(healthy.socket.OPEN);
+  });
+});
