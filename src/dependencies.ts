@@ -61,6 +61,7 @@ export async function openDependencies(
   const activity = createWebhookActivity(lastAcceptedAt);
   const committer = createGroupCommitter(database.db, {
     maxBatchSize: config.commitBatchMax,
+    onBegin: database.outbox.lockWriters,
     onBatch: (stats) => metrics.observeCommitBatch(stats),
   });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));

@@ -16,7 +16,6 @@ const withoutRaw = (key: string, value: unknown) => (key === 'raw' ? undefined :
 /** Appends events in order; returns them with their sequence numbers. */
 export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
   if (events.length === 0) return [];
-  await hooks.beforeAppend(trx);
   const rows = await trx
     .insertInto('domain_events')
     .values(events.map((event) => ({ type: event.type, payload: JSON.stringify(event.payload, withoutRaw), created_at: now })))

@@ -3,15 +3,21 @@
  * underneath; everything else talks Kysely.
  */
 import { Kysely } from 'kysely';
-import { listenForCommittedEvents, lockOutbox, notifyEventsCommitted, openPostgresDialect } from './dialects/postgres.js';
+import { listenForCommittedEvents, lockWriters, notifyEventsCommitted, openPostgresDialect } from './dialects/postgres.js';
 import { openSqliteDialect } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
-/** What writers of the event outbox must do around their append, inside the transaction. */
+/** What writers must do inside their transactions so that every instance sees events in order. */
 export interface OutboxHooks {
-  beforeAppend(trx: Kysely<Database>): Promise<void>;
+  /**
+   * First thing in every write transaction: on PostgreSQL, a lock that makes writers of all
+   * instances commit one after the other, so that outbox sequence numbers are committed in order
+   * (a reader that has seen N never gets a smaller one later) and writers never deadlock.
+   */
+  lockWriters(trx: Kysely<Database>): Promise<void>;
+  /** After appending events: wake the other instances' readers when the transaction commits. */
   afterAppend(trx: Kysely<Database>): Promise<void>;
 }
 
@@ -34,14 +40,14 @@ export function openDatabase(databaseUrl: string): DatabaseHandle {
     const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length));
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
-    return wrap(new Kysely<Database>({ dialect }), 'sqlite', { beforeAppend: nothing, afterAppend: nothing }, null);
+    return wrap(new Kysely<Database>({ dialect }), 'sqlite', { lockWriters: nothing, afterAppend: nothing }, null);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const dialect = openPostgresDialect(databaseUrl);
     return wrap(
       new Kysely<Database>({ dialect }),
       'postgres',
-      { beforeAppend: lockOutbox, afterAppend: notifyEventsCommitted },
+      { lockWriters, afterAppend: notifyEventsCommitted },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
     );
   }

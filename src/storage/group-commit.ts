@@ -31,22 +31,29 @@ interface Pending<DB> {
   reject: (error: unknown) => void;
 }
 
-export interface GroupCommitOptions {
+export interface GroupCommitOptions<DB> {
   /** Most units in one transaction; a long transaction delays every caller in it. */
   readonly maxBatchSize: number;
+  /** Runs first in every transaction (PostgreSQL: the lock that orders writers across instances). */
+  readonly onBegin?: (trx: Transaction<DB>) => Promise<void>;
   readonly onBatch?: (stats: BatchStats) => void;
 }
 
 /** Creates a committer over `db`; one batch is written at a time. */
-export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOptions): GroupCommitter<DB> {
+export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOptions<DB>): GroupCommitter<DB> {
   const queue: Pending<DB>[] = [];
   let writing: Promise<void> | undefined;
+  const transaction = <T>(work: (trx: Transaction<DB>) => Promise<T>) =>
+    db.transaction().execute(async (trx) => {
+      await options.onBegin?.(trx);
+      return work(trx);
+    });
 
   const writeBatch = async (batch: Pending<DB>[]): Promise<void> => {
     const started = performance.now();
     let failedAlone = 0;
     try {
-      const results = await db.transaction().execute(async (trx) => {
+      const results = await transaction(async (trx) => {
         const out: unknown[] = [];
         for (const unit of batch) out.push(await unit.work(trx));
         return out;
@@ -60,7 +67,7 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
         // Find the culprit(s) by committing each unit on its own; the others still succeed.
         for (const unit of batch) {
           try {
-            unit.resolve(await db.transaction().execute(unit.work));
+            unit.resolve(await transaction(unit.work));
           } catch (error) {
             failedAlone += 1;
             unit.reject(error);

@@ -27,16 +27,16 @@ export function openPostgresDialect(connectionString: string): Dialect {
 
 /** The channel that says "domain events were committed"; its payload is empty. */
 const EVENTS_CHANNEL = 'backchat_events';
-/** Arbitrary, fixed key of the advisory lock that orders outbox writers across instances. */
-const OUTBOX_LOCK_KEY = 727_011;
+/** Arbitrary, fixed key of the advisory lock that orders writers across instances. */
+const WRITERS_LOCK_KEY = 727_011;
 
 /**
- * Taken before appending to the outbox and held until commit: writers from several instances
- * then commit in the order of their sequence numbers, so that a reader that has seen number N
- * never gets a smaller one later.
+ * Taken first in every write transaction and held until commit. Each instance already writes one
+ * group-committed batch at a time; this makes the batches of all instances take turns, so that
+ * outbox sequence numbers commit in order and two batches never deadlock on the same rows.
  */
-export async function lockOutbox(trx: Kysely<Database>): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${OUTBOX_LOCK_KEY})`.execute(trx);
+export async function lockWriters(trx: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${WRITERS_LOCK_KEY})`.execute(trx);
 }
 
 /** Inside the transaction: PostgreSQL delivers it to every listener when (and only if) it commits. */
