@@ -5,6 +5,7 @@
 import { CliError, type CliIo } from './cli-context.js';
 import { eventsCommand, EVENTS_USAGE } from './events.command.js';
 import { migrateCommand } from './migrate.command.js';
+import { usersCommand, USERS_USAGE } from './users.command.js';
 import { wazzupCommand, WAZZUP_USAGE } from './wazzup.command.js';
 
 const USAGE = `Usage: backchat <command>
@@ -13,9 +14,12 @@ Commands:
   migrate    apply pending database migrations (DATABASE_URL)
   events     list, replay and purge the webhook log
   wazzup     point a Wazzup24 account at backchat
+  users      create and list operator accounts
+  tokens     create API tokens for integrations
 
 ${EVENTS_USAGE}
-${WAZZUP_USAGE}`;
+${WAZZUP_USAGE}
+${USERS_USAGE}`;
 
 /** Runs one CLI invocation; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
@@ -30,6 +34,10 @@ export async function runCli(argv: string[], io: CliIo = { out: process.stdout, 
         return 0;
       case 'wazzup':
         await wazzupCommand(rest, io);
+        return 0;
+      case 'users':
+      case 'tokens':
+        await usersCommand(command, rest, io);
         return 0;
       case 'help':
       case '--help':

@@ -126,3 +126,51 @@ describe.each(testDialects)('backchat events on %s', (dialect) => {
     }
   });
 });
+
+describe.each(testDialects)('backchat users and tokens on %s', (dialect) => {
+  it('creates an admin from the command line, lists users, and prints a working API token once', async () => {
+    const t = await createTestApp(dialect);
+    const cliRun = (args: string[], extraEnv: Record<string, string> = {}, input?: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/backchat.ts', ...args], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: t.databaseUrl, ...extraEnv },
+        encoding: 'utf8',
+        timeout: 30_000,
+        ...(input !== undefined && { input }),
+      });
+    try {
+      const created = cliRun(['users', 'create', '--email', 'Boss@Example.com', '--name', 'Boss', '--role', 'admin'], { BACKCHAT_PASSWORD: 'correct horse battery' });
+      expect(created.stderr).toBe('');
+      expect(created.status).toBe(0);
+      expect(created.stdout).toMatch(/Created admin boss@example\.com/);
+      // Without BACKCHAT_PASSWORD and without a terminal, the password is read from stdin.
+      const piped = cliRun(['users', 'create', '--email', 'op@example.com', '--name', 'Op'], {}, 'another good password\n');
+      expect(piped.status).toBe(0);
+      const short = cliRun(['users', 'create', '--email', 'x@example.com', '--name', 'X'], { BACKCHAT_PASSWORD: 'short' });
+      expect(short.status).toBe(1);
+      expect(short.stderr).toMatch(/at least 10 characters/);
+      const duplicate = cliRun(['users', 'create', '--email', 'boss@example.com', '--name', 'Again'], { BACKCHAT_PASSWORD: 'correct horse battery' });
+      expect(duplicate.status).toBe(1);
+      expect(duplicate.stderr).toMatch(/exists/);
+
+      const list = cliRun(['users', 'list']);
+      expect(list.stdout).toMatch(/boss@example\.com\s+admin/);
+      expect(list.stdout).toMatch(/op@example\.com\s+operator/);
+
+      const login = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'op@example.com', password: 'another good password' } });
+      expect(login.statusCode).toBe(200);
+
+      const token = cliRun(['tokens', 'create', '--email', 'boss@example.com', '--name', 'crm-sync']);
+      expect(token.status).toBe(0);
+      const value = token.stdout.trim();
+      expect(value).toMatch(/^bc_[A-Za-z0-9_-]{43}$/);
+      expect(token.stderr).toMatch(/shown once/);
+      const me = await t.app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${value}` } });
+      expect(me.json()).toMatchObject({ email: 'boss@example.com', role: 'admin' });
+      const stored = await t.deps.database.db.selectFrom('auth_tokens').select('token_hash').execute();
+      expect(JSON.stringify(stored)).not.toContain(value);
+    } finally {
+      await t.close();
+    }
+  });
+});
