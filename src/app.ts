@@ -41,6 +41,8 @@ export async function buildApp(
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // Unknown fields are an error, not silently dropped: a typo must not answer 200 and do nothing.
+    ajv: { customOptions: { removeAdditional: false } },
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the
     // client); never `true`, which would let anyone claim an allowlisted address.
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'too_many_requests'
+  | 'upgrade_required'
   | 'conflict'
   | 'method_not_allowed'
   | 'payload_too_large'

@@ -10,15 +10,26 @@ import type { Executor } from '../storage/executor.js';
 /** A domain event with its place in the sequence. */
 export type PublishedEvent = DomainEvent & { seq: number; createdAt: number };
 
-/** Stored without the sender's raw payload: clients never see it, and it can be large. */
-const withoutRaw = (key: string, value: unknown) => (key === 'raw' ? undefined : value);
+/**
+ * Stored without messages' raw sender payload: clients never see it, and it can be large. (A
+ * JSON.stringify replacer would do the same, at the cost of a call per key of every event.)
+ */
+function storedPayload(event: DomainEvent): string {
+  const payload = event.payload as Record<string, unknown>;
+  const stripped: Record<string, unknown> = { ...payload };
+  for (const key of ['message', 'lastMessage']) {
+    const message = payload[key] as Record<string, unknown> | null | undefined;
+    if (message) stripped[key] = { ...message, raw: undefined };
+  }
+  return JSON.stringify(stripped);
+}
 
 /** Appends events in order; returns them with their sequence numbers. */
 export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
   if (events.length === 0) return [];
   const rows = await trx
     .insertInto('domain_events')
-    .values(events.map((event) => ({ type: event.type, payload: JSON.stringify(event.payload, withoutRaw), created_at: now })))
+    .values(events.map((event) => ({ type: event.type, payload: storedPayload(event), created_at: now })))
     .returning('seq')
     .execute();
   await hooks.afterAppend(trx);

@@ -52,8 +52,12 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
 
 function validationErrors(error: Partial<FastifyError>): FieldErrors {
   const errors: FieldErrors = {};
+  // Keyed like the domain's own errors: the field's dotted path, without `body.` or `querystring.`.
   for (const item of error.validation ?? []) {
-    const path = [error.validationContext, ...item.instancePath.split('/').slice(1)].filter(Boolean).join('.') || 'body';
+    const segments = item.instancePath.split('/').slice(1);
+    const missing = (item.params as { missingProperty?: string } | undefined)?.missingProperty;
+    if (item.keyword === 'required' && missing) segments.push(missing);
+    const path = segments.join('.') || String(error.validationContext ?? 'body');
     (errors[path] ??= []).push(item.message ?? 'is invalid');
   }
   return errors;

@@ -75,7 +75,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { status: { type: 'string', enum: [...CHAT_STATUSES] }, assigneeId: { type: ['string', 'null'], maxLength: 64 } },
+          properties: { status: { type: 'string', enum: [...CHAT_STATUSES] }, assigneeId: { type: ['string', 'null'], minLength: 1, maxLength: 64 } },
         },
         response: { 200: { $ref: 'Chat#' }, 400: { $ref: 'Error#' }, ...authErrors, ...notFound },
       },

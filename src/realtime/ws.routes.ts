@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
 import type { OperatorAuth } from '../http/operator-auth.js';
 import { presentEvent } from '../http/presenters/event.presenter.js';
+import { bearerSecurity } from '../http/schemas.js';
 import { bearerToken } from '../security/token-matcher.js';
 import type { Executor } from '../storage/executor.js';
 import type { EventFeed } from './event-feed.js';
@@ -31,27 +32,32 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
-  app.get(
-    '/api/ws',
-    {
-      websocket: true,
-      schema: {
-        tags: ['real-time'],
-        summary: 'WebSocket of domain events: {seq, type, at, data}; ?since=<seq> replays what was missed',
-        querystring: {
-          type: 'object',
-          properties: { token: { type: 'string', maxLength: 200 }, since: { type: 'integer', minimum: 0 } },
-        },
+  // Declared with a plain handler beside the WebSocket one so that the route stays in the OpenAPI
+  // document (`websocket: true` hides it); a plain HTTP request gets 426.
+  app.route({
+    method: 'GET',
+    url: '/api/ws',
+    schema: {
+      tags: ['real-time'],
+      summary: 'WebSocket of domain events: {seq, type, at, data}; ?since=<seq> replays what was missed',
+      security: bearerSecurity,
+      querystring: {
+        type: 'object',
+        properties: { token: { type: 'string', maxLength: 200 }, since: { type: 'integer', minimum: 0 } },
       },
-      onRequest: async (request) => {
+      response: { 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 426: { $ref: 'Error#' } },
+    },
+    onRequest: async (request) => {
         const query = request.query as { token?: string };
         const principal = await options.auth.identify(bearerToken(request.headers.authorization) ?? query.token);
         if (!principal) throw new AppError('unauthorized', 401, 'Sign in: send Authorization: Bearer <token> or ?token=');
         if (principal.kind !== 'user') throw new AppError('forbidden', 403, 'Real-time events are for users; ADMIN_TOKEN is for admin routes');
         request.principal = principal;
-      },
     },
-    (socket, request) => {
+    handler: async () => {
+      throw new AppError('upgrade_required', 426, 'This is a WebSocket endpoint: connect with Upgrade: websocket');
+    },
+    wsHandler: (socket, request) => {
       const { since } = request.query as { since?: number };
       // Clients only listen; anything they send is ignored.
       hub.connect(socket, since ?? null).catch((error: unknown) => {
@@ -59,5 +65,5 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
         socket.close(1011, 'Replay failed; reconnect');
       });
     },
-  );
+  });
 }

@@ -69,7 +69,8 @@ export async function insertChatIfAbsent(
 
 /**
  * Records a stored message on its chat. A message that arrives late (older than the chat's last
- * one) still counts as unread but does not become the last message. The comparisons are in SQL
+ * one) still counts as unread but does not become the last message; an incoming one reopens a
+ * closed chat. The comparisons are in SQL
  * so that concurrent writers cannot move the chat backwards.
  */
 export async function recordMessageOnChat(
@@ -85,6 +86,8 @@ export async function recordMessageOnChat(
       last_message_at: sql`case when ${isLatest} then ${message.sentAt} else last_message_at end`,
       last_activity_at: sql`case when last_activity_at < ${message.now} then ${message.now} else last_activity_at end`,
       unread_count: sql`unread_count + ${message.incoming ? 1 : 0}`,
+      // A customer writing again reopens a closed conversation, as operators expect.
+      status: sql`case when ${message.incoming ? 1 : 0} = 1 then 'open' else status end`,
       contact_id: sql`coalesce(contact_id, ${message.contactId})`,
       updated_at: message.now,
     })

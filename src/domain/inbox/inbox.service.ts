@@ -70,7 +70,7 @@ export function createInboxService(deps: { db: Executor; commitChange: CommitCha
     },
 
     async updateChat(id, changes) {
-      if (changes.assigneeId) {
+      if (changes.assigneeId !== undefined && changes.assigneeId !== null) {
         const assignee = await getUser(db, changes.assigneeId);
         if (!assignee || assignee.disabledAt !== null) {
           throw new AppError('bad_request', 400, 'Invalid request data', { assigneeId: ['The assignee must be an active user.'] });

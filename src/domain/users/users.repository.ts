@@ -114,3 +114,10 @@ export async function revokeToken(db: Executor, id: string, at: number): Promise
 export async function touchToken(db: Executor, id: string, at: number): Promise<void> {
   await db.updateTable('auth_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
 }
+
+/** Revokes a user's unrevoked tokens: sessions only, or every token. */
+export async function revokeTokensOf(db: Executor, userId: string, kinds: 'sessions' | 'all', at: number): Promise<void> {
+  let update = db.updateTable('auth_tokens').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+  if (kinds === 'sessions') update = update.where('kind', '=', 'session');
+  await update.execute();
+}

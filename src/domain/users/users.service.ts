@@ -18,6 +18,7 @@ import {
   listTokensOf,
   listUsers,
   revokeToken,
+  revokeTokensOf,
   touchToken,
   updateUser,
 } from './users.repository.js';
@@ -91,6 +92,9 @@ export async function createApiToken(
   input: { name: string; expiresAt?: number | null },
   now: number,
 ): Promise<{ token: string; record: AuthToken }> {
+  if (input.expiresAt != null && input.expiresAt <= now) {
+    throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiry must be in the future.'] });
+  }
   const token = newToken();
   const record = await insertToken(db, {
     id: newId(),
@@ -136,7 +140,11 @@ export function tokensOf(db: Executor, userId: string): Promise<AuthToken[]> {
   return listTokensOf(db, userId);
 }
 
-/** Changes name, role, password or disabled state; disabling also ends every session. */
+/**
+ * Changes name, role, password or disabled state. Disabling revokes every token of the user (a
+ * compromised account must not come back with its old sessions when re-enabled); a new password
+ * ends every session.
+ */
 export async function changeUser(
   db: Executor,
   id: string,
@@ -146,6 +154,8 @@ export async function changeUser(
   if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) {
     throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
   }
+  if (changes.disabled === true) await revokeTokensOf(db, id, 'all', now);
+  else if (changes.password !== undefined) await revokeTokensOf(db, id, 'sessions', now);
   return updateUser(db, id, {
     ...(changes.name !== undefined && { name: changes.name.trim() }),
     ...(changes.role !== undefined && { role: changes.role }),
