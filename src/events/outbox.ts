@@ -6,6 +6,7 @@
 import type { DomainEvent } from '../domain/domain-events.js';
 import type { OutboxHooks } from '../storage/database.js';
 import type { Executor } from '../storage/executor.js';
+import { prepareQuery, type PreparedQuery } from '../storage/prepared.js';
 
 /** A domain event with its place in the sequence. */
 export type PublishedEvent = DomainEvent & { seq: number; createdAt: number };
@@ -24,14 +25,38 @@ function storedPayload(event: DomainEvent): string {
   return JSON.stringify(stripped);
 }
 
+/** One compiled insert per number of rows (a change announces one to a handful of events). */
+const insertStatements = new Map<number, PreparedQuery<Record<string, unknown>, { seq: number }>>();
+function insertStatementFor(count: number): PreparedQuery<Record<string, unknown>, { seq: number }> {
+  let statement = insertStatements.get(count);
+  if (!statement) {
+    statement = prepareQuery((db, p: Record<string, unknown>) =>
+      db
+        .insertInto('domain_events')
+        .values(
+          Array.from({ length: count }, (_, i) => ({
+            type: p[`type${i}`] as string,
+            payload: p[`payload${i}`] as string,
+            created_at: p[`createdAt${i}`] as number,
+          })),
+        )
+        .returning('seq'),
+    );
+    insertStatements.set(count, statement);
+  }
+  return statement;
+}
+
 /** Appends events in order; returns them with their sequence numbers. */
 export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
   if (events.length === 0) return [];
-  const rows = await trx
-    .insertInto('domain_events')
-    .values(events.map((event) => ({ type: event.type, payload: storedPayload(event), created_at: now })))
-    .returning('seq')
-    .execute();
+  const params: Record<string, unknown> = {};
+  events.forEach((event, i) => {
+    params[`type${i}`] = event.type;
+    params[`payload${i}`] = storedPayload(event);
+    params[`createdAt${i}`] = now;
+  });
+  const { rows } = await insertStatementFor(events.length).execute(trx, params);
   await hooks.afterAppend(trx);
   // Rows of one multi-row insert get increasing numbers in the order given.
   const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);

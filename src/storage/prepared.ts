@@ -46,3 +46,8 @@ export function prepareQuery<P extends object, R>(build: (db: Executor, params: 
     },
   };
 }
+
+/** The placeholder object's values for `columns`, as a row for `.values()` (it has no keys of its own). */
+export function row<T extends object, K extends keyof T>(params: T, columns: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(columns.map((column) => [column, params[column]])) as Pick<T, K>;
+}

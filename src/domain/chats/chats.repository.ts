@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import { containsPattern, likeEscaped } from '../../storage/like.js';
+import { prepareQuery } from '../../storage/prepared.js';
 import type { ChatsTable } from '../../storage/schema.js';
 import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
 
@@ -23,15 +24,18 @@ function toChat(row: Selectable<ChatsTable>): Chat {
   };
 }
 
-export async function findChatByKey(db: Executor, key: ChatKey): Promise<Chat | undefined> {
-  const row = await db
+const selectChatByKey = prepareQuery((db, p: ChatKey) =>
+  db
     .selectFrom('chats')
     .selectAll()
-    .where('channel_id', '=', key.channelId)
-    .where('chat_type', '=', key.chatType)
-    .where('external_id', '=', key.externalId)
-    .executeTakeFirst();
-  return row && toChat(row);
+    .where('channel_id', '=', p.channelId)
+    .where('chat_type', '=', p.chatType)
+    .where('external_id', '=', p.externalId),
+);
+
+export async function findChatByKey(db: Executor, key: ChatKey): Promise<Chat | undefined> {
+  const { rows } = await selectChatByKey.execute(db, key);
+  return rows[0] && toChat(rows[0]);
 }
 
 export async function findChatById(db: Executor, id: string): Promise<Chat | undefined> {
@@ -67,6 +71,26 @@ export async function insertChatIfAbsent(
   return row && toChat(row);
 }
 
+type RecordedMessage = { chatId: string; id: string; sentAt: number; incoming: number; contactId: string | null; now: number };
+
+const recordMessage = prepareQuery((db, p: RecordedMessage) => {
+  const isLatest = sql<boolean>`(last_message_at is null or last_message_at <= ${p.sentAt})`;
+  return db
+    .updateTable('chats')
+    .set({
+      last_message_id: sql`case when ${isLatest} then ${p.id} else last_message_id end`,
+      last_message_at: sql`case when ${isLatest} then ${p.sentAt} else last_message_at end`,
+      last_activity_at: sql`case when last_activity_at < ${p.now} then ${p.now} else last_activity_at end`,
+      unread_count: sql`unread_count + ${p.incoming}`,
+      // A customer writing again reopens a closed conversation, as operators expect.
+      status: sql`case when ${p.incoming} = 1 then 'open' else status end`,
+      contact_id: sql`coalesce(contact_id, ${p.contactId})`,
+      updated_at: p.now,
+    })
+    .where('id', '=', p.chatId)
+    .returningAll();
+});
+
 /**
  * Records a stored message on its chat. A message that arrives late (older than the chat's last
  * one) still counts as unread but does not become the last message; an incoming one reopens a
@@ -78,23 +102,8 @@ export async function recordMessageOnChat(
   chatId: string,
   message: { id: string; sentAt: number; incoming: boolean; contactId: string | null; now: number },
 ): Promise<Chat> {
-  const isLatest = sql<boolean>`(last_message_at is null or last_message_at <= ${message.sentAt})`;
-  const row = await db
-    .updateTable('chats')
-    .set({
-      last_message_id: sql`case when ${isLatest} then ${message.id} else last_message_id end`,
-      last_message_at: sql`case when ${isLatest} then ${message.sentAt} else last_message_at end`,
-      last_activity_at: sql`case when last_activity_at < ${message.now} then ${message.now} else last_activity_at end`,
-      unread_count: sql`unread_count + ${message.incoming ? 1 : 0}`,
-      // A customer writing again reopens a closed conversation, as operators expect.
-      status: sql`case when ${message.incoming ? 1 : 0} = 1 then 'open' else status end`,
-      contact_id: sql`coalesce(contact_id, ${message.contactId})`,
-      updated_at: message.now,
-    })
-    .where('id', '=', chatId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return toChat(row);
+  const { rows } = await recordMessage.execute(db, { ...message, chatId, incoming: message.incoming ? 1 : 0 });
+  return toChat(rows[0]!);
 }
 
 /** Newest activity first; ties broken by id so that the keyset cursor is stable. */

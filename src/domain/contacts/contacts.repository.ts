@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { containsPattern, likeEscaped } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
+import { prepareQuery } from '../../storage/prepared.js';
 import type { ContactsTable } from '../../storage/schema.js';
 import type { Contact } from './contacts.types.js';
 
@@ -20,9 +21,11 @@ function toContact(row: Selectable<ContactsTable>): Contact {
   };
 }
 
+const selectByPhone = prepareQuery((db, p: { phone: string }) => db.selectFrom('contacts').selectAll().where('phone', '=', p.phone));
+
 export async function findContactByPhone(db: Executor, phone: string): Promise<Contact | undefined> {
-  const row = await db.selectFrom('contacts').selectAll().where('phone', '=', phone).executeTakeFirst();
-  return row && toContact(row);
+  const { rows } = await selectByPhone.execute(db, { phone });
+  return rows[0] && toContact(rows[0]);
 }
 
 export async function findContactByExternalKey(db: Executor, externalKey: string): Promise<Contact | undefined> {
@@ -65,33 +68,34 @@ export async function insertContactIfAbsent(
  * Writes newer contact information. The condition on info_updated_at is in the statement itself,
  * so that an older update never wins even when two writers race.
  */
-export async function updateContactInfo(
-  db: Executor,
-  id: string,
-  info: {
-    name: string | null;
-    avatarUrl: string | null;
-    username: string | null;
-    phoneRaw: string | null;
-    infoUpdatedAt: number;
-    updatedAt: number;
-  },
-): Promise<Contact | undefined> {
-  const row = await db
+type ContactInfo = {
+  name: string | null;
+  avatarUrl: string | null;
+  username: string | null;
+  phoneRaw: string | null;
+  infoUpdatedAt: number;
+  updatedAt: number;
+};
+
+const updateInfo = prepareQuery((db, p: ContactInfo & { id: string }) =>
+  db
     .updateTable('contacts')
     .set({
-      name: info.name,
-      avatar_url: info.avatarUrl,
-      username: info.username,
-      phone_raw: info.phoneRaw,
-      info_updated_at: info.infoUpdatedAt,
-      updated_at: info.updatedAt,
+      name: p.name,
+      avatar_url: p.avatarUrl,
+      username: p.username,
+      phone_raw: p.phoneRaw,
+      info_updated_at: p.infoUpdatedAt,
+      updated_at: p.updatedAt,
     })
-    .where('id', '=', id)
-    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<=', info.infoUpdatedAt)]))
-    .returningAll()
-    .executeTakeFirst();
-  return row && toContact(row);
+    .where('id', '=', p.id)
+    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<=', p.infoUpdatedAt)]))
+    .returningAll(),
+);
+
+export async function updateContactInfo(db: Executor, id: string, info: ContactInfo): Promise<Contact | undefined> {
+  const { rows } = await updateInfo.execute(db, { ...info, id });
+  return rows[0] && toContact(rows[0]);
 }
 
 export async function findContactsByIds(db: Executor, ids: string[]): Promise<Contact[]> {

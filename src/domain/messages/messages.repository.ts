@@ -1,4 +1,5 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
+import { prepareQuery, row } from '../../storage/prepared.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import type { MessageRevisionsTable, MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
@@ -34,9 +35,13 @@ function toMessage(row: Selectable<MessagesTable>): Message {
   };
 }
 
+const selectIdByExternalId = prepareQuery((db, p: { externalId: string }) =>
+  db.selectFrom('messages').select('id').where('external_id', '=', p.externalId),
+);
+
 export async function messageExists(db: Executor, externalId: string): Promise<boolean> {
-  const row = await db.selectFrom('messages').select('id').where('external_id', '=', externalId).executeTakeFirst();
-  return row !== undefined;
+  const { rows } = await selectIdByExternalId.execute(db, { externalId });
+  return rows.length > 0;
 }
 
 export async function findMessageByExternalId(db: Executor, externalId: string): Promise<Message | undefined> {
@@ -44,12 +49,26 @@ export async function findMessageByExternalId(db: Executor, externalId: string):
   return row && toMessage(row);
 }
 
+const MESSAGE_COLUMNS = [
+  'id', 'external_id', 'chat_id', 'contact_id', 'direction', 'type', 'text', 'sender', 'file_url', 'file_name', 'file_size',
+  'file_mime_type', 'sent_at', 'status', 'status_rank', 'status_at', 'failed_at', 'error', 'raw', 'created_at', 'author_name',
+  'author_id', 'quoted_message_id', 'edited_at', 'deleted_at',
+] as const;
+
+const insertMessage = prepareQuery((db, p: Selectable<MessagesTable>) =>
+  db
+    .insertInto('messages')
+    .values(row(p, MESSAGE_COLUMNS))
+    .onConflict((oc) => oc.column('external_id').doNothing())
+    .returning('id'),
+);
+
 /** Inserts a message unless its external id is already stored (then returns undefined). */
 export async function insertMessageIfAbsent(
   db: Executor,
   message: Omit<Message, 'id'>,
 ): Promise<Message | undefined> {
-  const values: Insertable<MessagesTable> = {
+  const values: Selectable<MessagesTable> = {
     id: newId(),
     external_id: message.externalId,
     chat_id: message.chatId,
@@ -76,14 +95,40 @@ export async function insertMessageIfAbsent(
     edited_at: message.editedAt,
     deleted_at: message.deletedAt,
   };
-  const row = await db
-    .insertInto('messages')
-    .values(values)
-    .onConflict((oc) => oc.column('external_id').doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  return row && toMessage(row);
+  const { rows } = await insertMessage.execute(db, values);
+  // The stored message is what was given: no need to read it back (and parse its raw JSON again).
+  return rows.length > 0 ? { ...message, id: values.id } : undefined;
 }
+
+type StatusUpdate = { externalId: string; status: string; rank: number; at: number; error: string | null };
+
+const advanceStatus = prepareQuery((db, p: StatusUpdate) =>
+  db
+    .updateTable('messages')
+    .set({
+      status: sql`case when status_rank < ${p.rank} then ${p.status} else status end`,
+      status_at: sql`case when status_rank < ${p.rank} then ${p.at} else status_at end`,
+      status_rank: sql`case when status_rank < ${p.rank} then ${p.rank} else status_rank end`,
+    })
+    .where('external_id', '=', p.externalId)
+    .where('status_rank', '<', p.rank)
+    .returningAll(),
+);
+
+const advanceStatusWithFailure = prepareQuery((db, p: StatusUpdate) =>
+  db
+    .updateTable('messages')
+    .set({
+      status: sql`case when status_rank < ${p.rank} then ${p.status} else status end`,
+      status_at: sql`case when status_rank < ${p.rank} then ${p.at} else status_at end`,
+      status_rank: sql`case when status_rank < ${p.rank} then ${p.rank} else status_rank end`,
+      failed_at: p.at,
+      error: p.error,
+    })
+    .where('external_id', '=', p.externalId)
+    .where((eb) => eb.or([eb('status_rank', '<', p.rank), eb('failed_at', 'is', null)]))
+    .returningAll(),
+);
 
 /**
  * Moves a message's status forward; returns undefined when the message is unknown or already at
@@ -94,23 +139,9 @@ export async function advanceMessageStatus(
   externalId: string,
   report: { status: DeliveryStatus; at: number; error: string | null },
 ): Promise<Message | undefined> {
-  const rank = statusRank(report.status);
-  const failed = report.status === 'failed';
-  const row = await db
-    .updateTable('messages')
-    .set({
-      status: sql`case when status_rank < ${rank} then ${report.status} else status end`,
-      status_at: sql`case when status_rank < ${rank} then ${report.at} else status_at end`,
-      status_rank: sql`case when status_rank < ${rank} then ${rank} else status_rank end`,
-      ...(failed ? { failed_at: report.at, error: report.error } : {}),
-    })
-    .where('external_id', '=', externalId)
-    .where((eb) =>
-      failed ? eb.or([eb('status_rank', '<', rank), eb('failed_at', 'is', null)]) : eb('status_rank', '<', rank),
-    )
-    .returningAll()
-    .executeTakeFirst();
-  return row && toMessage(row);
+  const update = { externalId, status: report.status, rank: statusRank(report.status), at: report.at, error: report.error };
+  const { rows } = await (report.status === 'failed' ? advanceStatusWithFailure : advanceStatus).execute(db, update);
+  return rows[0] && toMessage(rows[0]);
 }
 
 export interface StoredStatus {
@@ -120,12 +151,20 @@ export interface StoredStatus {
   error: unknown;
 }
 
+const insertStatus = prepareQuery((db, p: Selectable<MessageStatusesTable>) =>
+  db
+    .insertInto('message_statuses')
+    .values(row(p, ['id', 'message_external_id', 'status', 'occurred_at', 'received_at', 'error']))
+    .onConflict((oc) => oc.columns(['message_external_id', 'status']).doNothing())
+    .returning('id'),
+);
+
 /** Records a status report once per (message, status); returns false for a repeat. */
 export async function insertStatusIfAbsent(
   db: Executor,
   report: { messageExternalId: string; status: string; occurredAt: number; receivedAt: number; error: string | null },
 ): Promise<boolean> {
-  const values: Insertable<MessageStatusesTable> = {
+  const values: Selectable<MessageStatusesTable> = {
     id: newId(),
     message_external_id: report.messageExternalId,
     status: report.status,
@@ -133,22 +172,17 @@ export async function insertStatusIfAbsent(
     received_at: report.receivedAt,
     error: report.error,
   };
-  const row = await db
-    .insertInto('message_statuses')
-    .values(values)
-    .onConflict((oc) => oc.columns(['message_external_id', 'status']).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return row !== undefined;
+  const { rows } = await insertStatus.execute(db, values);
+  return rows.length > 0;
 }
 
 /** Every status reported for a message so far, including those that came before it. */
+const selectStatuses = prepareQuery((db, p: { externalId: string }) =>
+  db.selectFrom('message_statuses').select(['status', 'occurred_at', 'error']).where('message_external_id', '=', p.externalId),
+);
+
 export async function listStatusesOf(db: Executor, messageExternalId: string): Promise<StoredStatus[]> {
-  const rows = await db
-    .selectFrom('message_statuses')
-    .select(['status', 'occurred_at', 'error'])
-    .where('message_external_id', '=', messageExternalId)
-    .execute();
+  const { rows } = await selectStatuses.execute(db, { externalId: messageExternalId });
   return rows.map((r) => ({
     status: r.status,
     occurredAt: r.occurred_at,

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { likeEscaped, prefixPattern } from '../../storage/like.js';
+import { prepareQuery, row } from '../../storage/prepared.js';
 import type { Executor } from '../../storage/executor.js';
 import type { WebhookEventsTable } from '../../storage/schema.js';
 import {
@@ -34,31 +35,35 @@ function toEntry(row: Selectable<WebhookEventsTable>): WebhookLogEntry {
   };
 }
 
+const WEBHOOK_EVENT_COLUMNS = [
+  'id', 'received_at', 'client_ip', 'user_agent', 'size_bytes', 'format', 'event', 'subject', 'outcome', 'http_status',
+  'duration_ms', 'error', 'raw_body', 'auth_scheme', 'auth_key', 'ip_allowed', 'replay_of', 'replayed_at', 'replay_outcome',
+] as const;
+
+const insertEntry = prepareQuery((db, p: Selectable<WebhookEventsTable>) => db.insertInto('webhook_events').values(row(p, WEBHOOK_EVENT_COLUMNS)));
+
 export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry): Promise<void> {
-  await db
-    .insertInto('webhook_events')
-    .values({
-      id: entry.id,
-      received_at: entry.receivedAt,
-      client_ip: entry.clientIp,
-      user_agent: entry.userAgent,
-      size_bytes: entry.sizeBytes,
-      format: entry.format,
-      event: entry.event,
-      subject: entry.subject,
-      outcome: entry.outcome,
-      http_status: entry.httpStatus,
-      duration_ms: entry.durationMs,
-      error: entry.error === null ? null : JSON.stringify(entry.error),
-      raw_body: entry.rawBody,
-      auth_scheme: entry.authScheme,
-      auth_key: entry.authKey,
-      ip_allowed: entry.ipAllowed === null ? null : Number(entry.ipAllowed),
-      replay_of: entry.replayOf,
-      replayed_at: entry.replayedAt,
-      replay_outcome: entry.replayOutcome,
-    })
-    .execute();
+  await insertEntry.execute(db, {
+    id: entry.id,
+    received_at: entry.receivedAt,
+    client_ip: entry.clientIp,
+    user_agent: entry.userAgent,
+    size_bytes: entry.sizeBytes,
+    format: entry.format,
+    event: entry.event,
+    subject: entry.subject,
+    outcome: entry.outcome,
+    http_status: entry.httpStatus,
+    duration_ms: entry.durationMs,
+    error: entry.error === null ? null : JSON.stringify(entry.error),
+    raw_body: entry.rawBody,
+    auth_scheme: entry.authScheme,
+    auth_key: entry.authKey,
+    ip_allowed: entry.ipAllowed === null ? null : Number(entry.ipAllowed),
+    replay_of: entry.replayOf,
+    replayed_at: entry.replayedAt,
+    replay_outcome: entry.replayOutcome,
+  });
 }
 
 export async function findWebhookLogEntry(db: Executor, id: string): Promise<WebhookLogEntry | undefined> {
