@@ -45,12 +45,18 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('domain_events_created_idx').on('domain_events').column('created_at').execute();
 
+  // Keyset pagination orders by (time, id); these replace the single-column indexes, which every
+  // write would otherwise keep up to date for nothing.
   await db.schema.createIndex('messages_chat_order_idx').on('messages').columns(['chat_id', 'sent_at', 'id']).execute();
+  await db.schema.dropIndex('messages_chat_sent_idx').execute();
   await db.schema.createIndex('chats_activity_order_idx').on('chats').columns(['last_activity_at', 'id']).execute();
+  await db.schema.dropIndex('chats_last_activity_idx').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.createIndex('chats_last_activity_idx').on('chats').column('last_activity_at').execute();
   await db.schema.dropIndex('chats_activity_order_idx').execute();
+  await db.schema.createIndex('messages_chat_sent_idx').on('messages').columns(['chat_id', 'sent_at']).execute();
   await db.schema.dropIndex('messages_chat_order_idx').execute();
   await db.schema.dropTable('domain_events').execute();
   await db.schema.dropTable('auth_tokens').execute();

@@ -9,7 +9,8 @@ import * as webhookReplay from './0003-webhook-replay.js';
 import * as wazzupV3 from './0004-wazzup-v3.js';
 import * as operators from './0005-operators.js';
 
-const migrations: Record<string, Migration> = {
+/** Every migration, by name; applied in key order. */
+export const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-webhook-auth': webhookAuth,
   '0003-webhook-replay': webhookReplay,
@@ -26,7 +27,7 @@ export class MigrationError extends Error {
 
 /** Applies every pending migration; throws MigrationError when one fails. */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const result = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
@@ -37,7 +38,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
 
 /** Names of migrations not yet applied (readiness checks use it). */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const all = await migrator.getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

@@ -1,0 +1,32 @@
+import { Migrator, sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects } from '../../../test/helpers/test-database.js';
+import { openDatabase } from '../database.js';
+import { MIGRATIONS, migrateToLatest, pendingMigrations } from './index.js';
+
+describe.each(testDialects)('migrations on %s', (dialect) => {
+  it('apply in order, and every down undoes its up, back to an empty schema and up again', async () => {
+    const testDb = await createTestDatabase(dialect);
+    const handle = openDatabase(testDb.url);
+    try {
+      const applied = await migrateToLatest(handle.db);
+      expect(applied.results?.map((r) => r.status).every((s) => s === 'Success')).toBe(true);
+      expect(await pendingMigrations(handle.db)).toEqual([]);
+
+      // migrateDown undoes the last applied migration; walk down to nothing.
+      const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => MIGRATIONS } });
+      for (;;) {
+        const step = await migrator.migrateDown();
+        expect(step.error).toBeUndefined();
+        if (!step.results || step.results.length === 0) break;
+      }
+      const tables = (await handle.db.introspection.getTables()).map((t) => t.name).filter((name) => !name.startsWith('kysely_'));
+      expect(tables).toEqual([]);
+      expect((await migrateToLatest(handle.db)).error).toBeUndefined();
+      await sql`select 1 from messages`.execute(handle.db);
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
+  });
+});
