@@ -9,7 +9,8 @@ import type { WebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.t
 import { newId } from '../../src/storage/ids.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
-import { testDialects } from '../helpers/test-database.js';
+import { findFreePort, startServer } from '../helpers/server-process.js';
+import { createTestDatabase, testDialects } from '../helpers/test-database.js';
 
 const ADMIN = 'admin-token-0123456789abcdef0123456789ab';
 const METRICS = 'metrics-token-0123456789abcdef0123456789';
@@ -302,5 +303,30 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
         { subject: 'purge_failed_10', raw_body: '{}' },
       ]);
     });
+  });
+});
+
+describe('metrics on a port of their own (a real process)', () => {
+  it('serves /metrics on METRICS_PORT without a token, and not on the public port', async () => {
+    const database = await createTestDatabase('sqlite');
+    const metricsPort = await findFreePort();
+    const server = await startServer({ databaseUrl: database.url, env: { METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1' } });
+    try {
+      await fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(message()),
+      });
+      const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(scraped.status).toBe(200);
+      const text = await scraped.text();
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(1);
+      expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(404);
+      const health = (await (await fetch(`${server.baseUrl}/api/health`)).json()) as { warnings: string[] };
+      expect(health.warnings.join(' ')).not.toMatch(/Metrics are not served/);
+    } finally {
+      await server.stop('SIGTERM');
+      await database.drop();
+    }
   });
 });
