@@ -8,9 +8,8 @@ import type { InboxService } from '../domain/inbox/inbox.service.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { currentUser, type OperatorAuth } from './operator-auth.js';
 import { presentChat, presentContact, presentMessage } from './presenters/inbox.presenter.js';
-import { authErrors, bearerSecurity, pageOf } from './schemas.js';
+import { authErrors, bearerSecurity, idParam, pageOf } from './schemas.js';
 
-const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] };
 const notFound = { 404: { $ref: 'Error#' } };
 const limit = { type: 'integer', minimum: 1, maximum: 200, default: 50 };
 

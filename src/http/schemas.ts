@@ -123,3 +123,6 @@ export const authErrors = {
 };
 
 export const bearerSecurity = [{ bearer: [] }];
+
+/** `:id` path parameters. */
+export const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] };

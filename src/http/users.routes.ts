@@ -14,9 +14,8 @@ import { AppError } from '../errors.js';
 import type { Executor } from '../storage/executor.js';
 import type { OperatorAuth } from './operator-auth.js';
 import { presentToken, presentUser } from './presenters/user.presenter.js';
-import { authErrors, bearerSecurity } from './schemas.js';
+import { authErrors, bearerSecurity, idParam } from './schemas.js';
 
-const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] };
 const errors = { 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, ...authErrors };
 
 export async function usersRoutes(app: FastifyInstance, options: { db: Executor; auth: OperatorAuth; now: () => number }): Promise<void> {

@@ -102,29 +102,21 @@ export async function insertMessageIfAbsent(
 
 type StatusUpdate = { externalId: string; status: string; rank: number; at: number; error: string | null };
 
+/** The status columns, moved only when the new rank is higher: the comparison is in SQL, race-free. */
+const forward = (p: StatusUpdate) => ({
+  status: sql<string>`case when status_rank < ${p.rank} then ${p.status} else status end`,
+  status_at: sql<number>`case when status_rank < ${p.rank} then ${p.at} else status_at end`,
+  status_rank: sql<number>`case when status_rank < ${p.rank} then ${p.rank} else status_rank end`,
+});
+
 const advanceStatus = prepareQuery((db, p: StatusUpdate) =>
-  db
-    .updateTable('messages')
-    .set({
-      status: sql`case when status_rank < ${p.rank} then ${p.status} else status end`,
-      status_at: sql`case when status_rank < ${p.rank} then ${p.at} else status_at end`,
-      status_rank: sql`case when status_rank < ${p.rank} then ${p.rank} else status_rank end`,
-    })
-    .where('external_id', '=', p.externalId)
-    .where('status_rank', '<', p.rank)
-    .returningAll(),
+  db.updateTable('messages').set(forward(p)).where('external_id', '=', p.externalId).where('status_rank', '<', p.rank).returningAll(),
 );
 
 const advanceStatusWithFailure = prepareQuery((db, p: StatusUpdate) =>
   db
     .updateTable('messages')
-    .set({
-      status: sql`case when status_rank < ${p.rank} then ${p.status} else status end`,
-      status_at: sql`case when status_rank < ${p.rank} then ${p.at} else status_at end`,
-      status_rank: sql`case when status_rank < ${p.rank} then ${p.rank} else status_rank end`,
-      failed_at: p.at,
-      error: p.error,
-    })
+    .set({ ...forward(p), failed_at: p.at, error: p.error })
     .where('external_id', '=', p.externalId)
     .where((eb) => eb.or([eb('status_rank', '<', p.rank), eb('failed_at', 'is', null)]))
     .returningAll(),
