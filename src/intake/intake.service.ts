@@ -140,7 +140,7 @@ export function createIntakeService(deps: {
         const entry = await recordRejection(request, 401, signatureProblem);
         return { entry, unauthorized: signatureProblem };
       }
-      return apply(parsed, request.rawBody!, { ...baseEntry(request), authScheme: auth.scheme, authKey: auth.keyId }, request.elapsedMs);
+      return apply(parsed, rawBytes, { ...baseEntry(request), authScheme: auth.scheme, authKey: auth.keyId }, request.elapsedMs);
     },
 
     async replay(entryId) {
