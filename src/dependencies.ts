@@ -61,13 +61,14 @@ export async function openDependencies(
   const activity = createWebhookActivity(lastAcceptedAt);
   const committer = createGroupCommitter(database.db, {
     maxBatchSize: config.commitBatchMax,
-    onBegin: database.outbox.lockWriters,
+    onBegin: database.writers.lockWriters,
+    onEnd: database.writers.announceCommit,
     onBatch: (stats) => metrics.observeCommitBatch(stats),
   });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
   bus.onAny((event) => metrics.observeDomainEvent(event));
   const now = options.now ?? Date.now;
-  const commitChange = createChangeRunner({ committer, outbox: database.outbox, bus, now });
+  const commitChange = createChangeRunner({ committer, bus, now });
   const authenticator = createWebhookAuthenticator({
     secrets: config.webhookSecrets,
     tokens: config.webhookTokens,

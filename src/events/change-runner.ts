@@ -4,7 +4,6 @@
  * after that transaction is on disk, so that nobody ever hears of a change a rollback removed.
  */
 import type { DomainEvent } from '../domain/domain-events.js';
-import type { OutboxHooks } from '../storage/database.js';
 import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
@@ -19,14 +18,13 @@ export type CommitChange = <T>(change: Change<T>) => Promise<T>;
 
 export function createChangeRunner(deps: {
   committer: GroupCommitter<Database>;
-  outbox: OutboxHooks;
   bus: EventBus;
   now: () => number;
 }): CommitChange {
   return async (change) => {
     const { result, published } = await deps.committer.run(async (trx) => {
       const { result, events } = await change(trx);
-      return { result, published: await appendToOutbox(trx, deps.outbox, events, deps.now()) };
+      return { result, published: await appendToOutbox(trx, events, deps.now()) };
     });
     for (const event of published) deps.bus.publish(event);
     return result;

@@ -4,7 +4,6 @@
  * reconnect, and other instances read it when PostgreSQL tells them something was committed.
  */
 import type { DomainEvent } from '../domain/domain-events.js';
-import type { OutboxHooks } from '../storage/database.js';
 import type { Executor } from '../storage/executor.js';
 import { prepareQuery, type PreparedQuery } from '../storage/prepared.js';
 
@@ -48,7 +47,7 @@ function insertStatementFor(count: number): PreparedQuery<Record<string, unknown
 }
 
 /** Appends events in order; returns them with their sequence numbers. */
-export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
+export async function appendToOutbox(trx: Executor, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
   if (events.length === 0) return [];
   const params: Record<string, unknown> = {};
   events.forEach((event, i) => {
@@ -57,7 +56,6 @@ export async function appendToOutbox(trx: Executor, hooks: OutboxHooks, events: 
     params[`createdAt${i}`] = now;
   });
   const { rows } = await insertStatementFor(events.length).execute(trx, params);
-  await hooks.afterAppend(trx);
   // Rows of one multi-row insert get increasing numbers in the order given.
   const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
   return events.map((event, i) => ({ ...event, seq: seqs[i]!, createdAt: now }));

@@ -9,22 +9,22 @@ import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
-/** What writers must do inside their transactions so that every instance sees events in order. */
-export interface OutboxHooks {
+/** What every write transaction does so that every instance sees committed events in order. */
+export interface WriterHooks {
   /**
-   * First thing in every write transaction: on PostgreSQL, a lock that makes writers of all
-   * instances commit one after the other, so that outbox sequence numbers are committed in order
-   * (a reader that has seen N never gets a smaller one later) and writers never deadlock.
+   * First thing in the transaction: on PostgreSQL, a lock that makes writers of all instances
+   * commit one after the other, so that outbox sequence numbers are committed in order (a reader
+   * that has seen N never gets a smaller one later) and writers never deadlock.
    */
   lockWriters(trx: Kysely<Database>): Promise<void>;
-  /** After appending events: wake the other instances' readers when the transaction commits. */
-  afterAppend(trx: Kysely<Database>): Promise<void>;
+  /** Last thing before the commit: on PostgreSQL, wakes every instance's event reader once it commits. */
+  announceCommit(trx: Kysely<Database>): Promise<void>;
 }
 
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
   readonly dialect: DialectName;
-  readonly outbox: OutboxHooks;
+  readonly writers: WriterHooks;
   /**
    * Calls `onCommit` whenever any instance commits domain events; resolves to a stop function.
    * Null where this process is the only writer (SQLite): its own bus says it all.
@@ -40,14 +40,14 @@ export function openDatabase(databaseUrl: string): DatabaseHandle {
     const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length));
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
-    return wrap(new Kysely<Database>({ dialect }), 'sqlite', { lockWriters: nothing, afterAppend: nothing }, null);
+    return wrap(new Kysely<Database>({ dialect }), 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const dialect = openPostgresDialect(databaseUrl);
     return wrap(
       new Kysely<Database>({ dialect }),
       'postgres',
-      { lockWriters, afterAppend: notifyEventsCommitted },
+      { lockWriters, announceCommit: notifyEventsCommitted },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
     );
   }
@@ -57,14 +57,14 @@ export function openDatabase(databaseUrl: string): DatabaseHandle {
 function wrap(
   db: Kysely<Database>,
   dialect: DialectName,
-  outbox: OutboxHooks,
+  writers: WriterHooks,
   listen: DatabaseHandle['listenForCommittedEvents'],
 ): DatabaseHandle {
   let closing: Promise<void> | undefined;
   return {
     db,
     dialect,
-    outbox,
+    writers,
     listenForCommittedEvents: listen,
     close: () => (closing ??= db.destroy()),
   };

@@ -29,6 +29,24 @@ describe.each(testDialects)('group commit on %s', (dialect) => {
     expect(Number(count)).toBe(50);
   });
 
+  it('runs the begin and end hooks once per transaction, around every unit of it', async () => {
+    const calls: string[] = [];
+    const committer = createGroupCommitter(handle.db, {
+      maxBatchSize: 100,
+      onBegin: async () => void calls.push('begin'),
+      onEnd: async () => void calls.push('end'),
+    });
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        committer.run(async (trx) => {
+          calls.push('unit');
+          await insertContact(`+1555400000${i}`)(trx);
+        }),
+      ),
+    );
+    expect(calls).toEqual(['begin', 'unit', 'unit', 'unit', 'unit', 'unit', 'end']);
+  });
+
   it('respects the batch size limit', async () => {
     const batches: number[] = [];
     const committer = createGroupCommitter(handle.db, { maxBatchSize: 8, onBatch: (s) => batches.push(s.size) });

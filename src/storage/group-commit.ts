@@ -36,6 +36,8 @@ export interface GroupCommitOptions<DB> {
   readonly maxBatchSize: number;
   /** Runs first in every transaction (PostgreSQL: the lock that orders writers across instances). */
   readonly onBegin?: (trx: Transaction<DB>) => Promise<void>;
+  /** Runs last in every transaction, before its commit (PostgreSQL: one NOTIFY for the whole batch). */
+  readonly onEnd?: (trx: Transaction<DB>) => Promise<void>;
   readonly onBatch?: (stats: BatchStats) => void;
 }
 
@@ -46,7 +48,9 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
   const transaction = <T>(work: (trx: Transaction<DB>) => Promise<T>) =>
     db.transaction().execute(async (trx) => {
       await options.onBegin?.(trx);
-      return work(trx);
+      const result = await work(trx);
+      await options.onEnd?.(trx);
+      return result;
     });
 
   const writeBatch = async (batch: Pending<DB>[]): Promise<void> => {
