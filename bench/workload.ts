@@ -5,6 +5,7 @@
  * in onResponse, so that afterwards the store can be checked against what was acknowledged.
  */
 import type autocannon from 'autocannon';
+import { monotonicMs } from './clock.js';
 
 export const WEBHOOK_PATH = '/api/webhooks/wazzup24';
 
@@ -68,6 +69,11 @@ export class Workload {
   readonly ackedMessageIds: string[] = [];
   /** A few non-2xx answers, to show why a run failed. */
   readonly failures: string[] = [];
+  /**
+   * While timing (startTimingAcks): when each new message's 2xx reached autocannon (monotonicMs),
+   * by message id, to be matched with the WebSocket frame that announces the message.
+   */
+  private ackTimes: Map<string, number> | undefined;
 
   private readonly random: () => number;
   private readonly chats: Chat[];
@@ -103,6 +109,18 @@ export class Workload {
     ];
   }
 
+  /** From now on, records when each new message is acknowledged (only the measured run). */
+  startTimingAcks(): void {
+    this.ackTimes = new Map();
+  }
+
+  /** Stops recording; returns the acknowledgement times by message id, in order of arrival. */
+  stopTimingAcks(): Map<string, number> {
+    const times = this.ackTimes ?? new Map<string, number>();
+    this.ackTimes = undefined;
+    return times;
+  }
+
   private setup(request: autocannon.Request, context: Context): autocannon.Request {
     const roll = this.random();
     let body: object;
@@ -121,6 +139,8 @@ export class Workload {
   }
 
   private record(status: number, body: string, context: Context): void {
+    // First, before any bookkeeping: this is "the 200 arrived" for the real-time latency.
+    const at = this.ackTimes === undefined ? 0 : monotonicMs();
     const pending = context.pending;
     if (!pending) return;
     context.pending = undefined;
@@ -132,6 +152,7 @@ export class Workload {
     }
     tally.ok += 1;
     if (pending.kind === 'message') {
+      this.ackTimes?.set(pending.messageId!, at);
       this.ackedMessageIds.push(pending.messageId!);
       this.awaitingDelivered.push(pending.messageId!);
     } else if (pending.kind === 'status' && pending.status === 'delivered') {
