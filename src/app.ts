@@ -106,7 +106,7 @@ export async function buildApp(
     onIpAllowlistMiss: (mode) => deps.metrics.observeIpAllowlistMiss(mode),
   });
   await app.register(healthRoutes, {
-    db: deps.database.db,
+    database: deps.database,
     activity: deps.activity,
     warnings: configurationWarnings(config),
     isShuttingDown: lifecycle.isShuttingDown,

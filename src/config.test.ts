@@ -116,6 +116,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '3', WEBHOOK_LOG_BODY_RETENTION_DAYS: '5' })).toThrow(/cannot be longer/);
   });
 
+  it('never shows a database password in its messages', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:s3cret-pass@db.internal/chat' })).toThrow(/mysql:\/\/app:\*\*\*@db\.internal/);
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://app:s3cret-pass@db.internal/chat' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('s3cret');
+    }
+  });
+
   it('accepts sqlite::memory:', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).databaseUrl).toBe('sqlite::memory:');
   });

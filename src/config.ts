@@ -175,7 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || 'sqlite:./data/backchat.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
     problems.push(
-      `DATABASE_URL must start with "sqlite:" (a file path or ":memory:") or "postgres://", got "${databaseUrl}"`,
+      `DATABASE_URL must start with "sqlite:" (a file path or ":memory:") or "postgres://", got "${withoutPassword(databaseUrl)}"`,
     );
   }
 
@@ -243,4 +243,9 @@ export function configurationWarnings(config: Config): string[] {
     warnings.push('WEBHOOK_IP_ALLOWLIST_MODE=report: requests from outside the allowlist are accepted and only recorded.');
   }
   return warnings;
+}
+
+/** A URL as it may be shown: the password of `scheme://user:password@host` replaced. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }

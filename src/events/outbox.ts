@@ -79,8 +79,12 @@ export async function oldestOutboxSeq(db: Executor): Promise<number | null> {
   return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
 }
 
-/** Drops events older than `before` (epoch ms). */
+/**
+ * Drops events older than `before` (epoch ms), but always keeps the newest: its number is how a
+ * reconnecting client is told that what it missed is gone, rather than that nothing happened.
+ */
 export async function purgeOutbox(db: Executor, before: number): Promise<number> {
-  const result = await db.deleteFrom('domain_events').where('created_at', '<', before).executeTakeFirst();
+  const newest = await latestOutboxSeq(db);
+  const result = await db.deleteFrom('domain_events').where('created_at', '<', before).where('seq', '<', newest).executeTakeFirst();
   return Number(result.numDeletedRows);
 }

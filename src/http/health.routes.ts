@@ -3,14 +3,12 @@
  * `GET /api/ready`: it can take traffic: the database answers, migrations are applied, and it is
  * not shutting down. Load balancers route by the second.
  */
-import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { WebhookActivity } from '../observability/webhook-activity.js';
-import type { Executor } from '../storage/executor.js';
-import { pendingMigrations } from '../storage/migrations/index.js';
+import type { DatabaseHandle } from '../storage/database.js';
 
 export interface HealthRoutesOptions {
-  db: Executor;
+  database: Pick<DatabaseHandle, 'readiness'>;
   activity: WebhookActivity;
   warnings: readonly string[];
   isShuttingDown: () => boolean;
@@ -53,13 +51,7 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
     async (_request, reply) => {
     const problems: string[] = [];
     if (options.isShuttingDown()) problems.push('shutting down');
-    try {
-      await sql`select 1`.execute(options.db);
-      const pending = await pendingMigrations(options.db);
-      if (pending.length > 0) problems.push(`migrations not applied: ${pending.join(', ')}`);
-    } catch {
-      problems.push('database unreachable');
-    }
+    problems.push(...(await options.database.readiness()));
     if (problems.length > 0) {
       return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
     }

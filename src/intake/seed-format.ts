@@ -98,11 +98,6 @@ const validateData: Record<SeedEventName, ValidateFunction> = {
 
 export type SeedParseResult = { ok: true; event: IntakeEvent } | { ok: false; errors: FieldErrors };
 
-/** True when the body looks like the seed's envelope rather than another format. */
-export function isSeedShaped(body: Record<string, unknown>): boolean {
-  return 'event' in body || 'data' in body;
-}
-
 /** Validates a seed body and normalises it; reports every problem at once. */
 export function parseSeedBody(body: Record<string, unknown>, receivedAt: number): SeedParseResult {
   const errors: FieldErrors = {};

@@ -1,7 +1,9 @@
 /**
- * Where real-time clients' events come from: this process's bus on SQLite (it is the only
- * writer), and on PostgreSQL the outbox, read whenever any instance's commit is announced by
- * NOTIFY, so that an event committed by instance A reaches operators connected to instance B.
+ * Where real-time clients' events come from: the outbox, read in sequence order whenever new
+ * events may have been committed. This process's own commits say so on the bus; on PostgreSQL,
+ * every instance's commits say so by NOTIFY, so that an event committed by instance A reaches
+ * operators connected to instance B; and a periodic read catches writers that can do neither
+ * (the `backchat` CLI replaying webhooks on SQLite) and anything a dropped LISTEN connection missed.
  */
 import type { EventBus } from '../events/in-process-bus.js';
 import { latestOutboxSeq, readOutboxAfter, type PublishedEvent } from '../events/outbox.js';
@@ -13,20 +15,15 @@ export interface EventFeed {
 }
 
 const READ_PAGE = 500;
+const POLL_MS = 1000;
 
 export function createEventFeed(deps: { database: DatabaseHandle; bus: EventBus; onError: (error: unknown) => void }): EventFeed {
   return {
     async start(onEvent) {
-      const listen = deps.database.listenForCommittedEvents;
-      if (!listen) {
-        const unsubscribe = deps.bus.onAny(onEvent);
-        return async () => unsubscribe();
-      }
-
       let lastSeq = await latestOutboxSeq(deps.database.db);
       let reading: Promise<void> | undefined;
       let again = false;
-      // One reader at a time; a notification during a read makes it read once more.
+      // One reader at a time; a wake-up during a read makes it read once more.
       const catchUp = (): void => {
         if (reading) {
           again = true;
@@ -50,10 +47,17 @@ export function createEventFeed(deps: { database: DatabaseHandle; bus: EventBus;
             reading = undefined;
           });
       };
-      const stop = await listen(catchUp, deps.onError);
+
+      const unsubscribe = deps.bus.onAny(catchUp);
+      const listen = deps.database.listenForCommittedEvents;
+      const stopListening = listen ? await listen(catchUp, deps.onError) : async () => undefined;
+      const poll = setInterval(catchUp, POLL_MS);
+      poll.unref();
       catchUp();
       return async () => {
-        await stop();
+        clearInterval(poll);
+        unsubscribe();
+        await stopListening();
         await reading;
       };
     },

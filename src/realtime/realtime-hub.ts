@@ -14,8 +14,12 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const REPLAY_PAGE = 500;
 
 export interface RealtimeHub {
-  /** Takes a new connection; `since` is the last sequence number the client has (replay after it). */
-  connect(socket: WebSocket, since: number | null): Promise<void>;
+  /**
+   * Takes a new connection; `since` is the last sequence number the client has (replay after it).
+   * `stillAllowed` is asked at every heartbeat: a logout, a revoked token, a disabled user or an
+   * expired session closes the connection too.
+   */
+  connect(socket: WebSocket, since: number | null, stillAllowed: () => Promise<boolean>): Promise<void>;
   /** Sends an event to every connected client (in sequence order, as the feed delivers them). */
   broadcast(event: PublishedEvent): void;
   connections(): number;
@@ -26,6 +30,7 @@ export interface RealtimeHub {
 interface Client {
   socket: WebSocket;
   alive: boolean;
+  stillAllowed: () => Promise<boolean>;
   /** While replaying: live events wait here, then those not replayed are sent. */
   pending: PublishedEvent[] | null;
   lastSeq: number;
@@ -58,14 +63,20 @@ export function createRealtimeHub(deps: {
       }
       client.alive = false;
       client.socket.ping();
+      client
+        .stillAllowed()
+        .then((allowed) => {
+          if (!allowed) client.socket.close(4001, 'Session ended: sign in again');
+        })
+        .catch(() => undefined);
     }
   }, deps.heartbeatMs);
   heartbeat.unref();
 
   return {
-    async connect(socket, since) {
+    async connect(socket, since, stillAllowed) {
       // Live events that arrive while the replay is read wait in `pending`, then go out in order.
-      const client: Client = { socket, alive: true, pending: [], lastSeq: 0 };
+      const client: Client = { socket, alive: true, stillAllowed, pending: [], lastSeq: 0 };
       clients.add(client);
       socket.on('pong', () => {
         client.alive = true;
@@ -78,8 +89,9 @@ export function createRealtimeHub(deps: {
       client.lastSeq = since ?? latest;
       if (since === null) {
         // A fresh client starts from now; it loads the current state by REST.
-      } else if (since < latest && (oldest === null || oldest > since + 1)) {
-        // Events the client missed are gone (past the replay window): it must reload by REST.
+      } else if (since > latest || (since < latest && (oldest === null || oldest > since + 1))) {
+        // A number we never gave out, or events the client missed that are gone (past the replay
+        // window): it must reload by REST.
         socket.send(JSON.stringify({ type: 'resync_required', seq: latest, oldestSeq: oldest }));
         client.lastSeq = latest;
       } else {

@@ -4,7 +4,7 @@
  * as `?token=`. `?since=<seq>` replays what the client missed before live events.
  */
 import websocket from '@fastify/websocket';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 import type { OperatorAuth } from '../http/operator-auth.js';
 import { presentEvent } from '../http/presenters/event.presenter.js';
@@ -48,8 +48,7 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
       response: { 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 426: { $ref: 'Error#' } },
     },
     onRequest: async (request) => {
-        const query = request.query as { token?: string };
-        const principal = await options.auth.identify(bearerToken(request.headers.authorization) ?? query.token);
+        const principal = await options.auth.identify(presentedToken(request));
         if (!principal) throw new AppError('unauthorized', 401, 'Sign in: send Authorization: Bearer <token> or ?token=');
         if (principal.kind !== 'user') throw new AppError('forbidden', 403, 'Real-time events are for users; ADMIN_TOKEN is for admin routes');
         request.principal = principal;
@@ -59,11 +58,18 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
     },
     wsHandler: (socket, request) => {
       const { since } = request.query as { since?: number };
+      const token = presentedToken(request);
+      const stillAllowed = async () => (await options.auth.identify(token))?.kind === 'user';
       // Clients only listen; anything they send is ignored.
-      hub.connect(socket, since ?? null).catch((error: unknown) => {
+      hub.connect(socket, since ?? null, stillAllowed).catch((error: unknown) => {
         request.log.error({ err: error }, 'real-time replay failed');
         socket.close(1011, 'Replay failed; reconnect');
       });
     },
   });
+}
+
+/** The header's bearer token, or `?token=` for browsers, which cannot set headers on a WebSocket. */
+function presentedToken(request: FastifyRequest): string | undefined {
+  return bearerToken(request.headers.authorization) ?? (request.query as { token?: string }).token;
 }

@@ -2,7 +2,8 @@
  * Opens the store named by DATABASE_URL. Only this file and dialects/ know which engine is
  * underneath; everything else talks Kysely.
  */
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
+import { pendingMigrations } from './migrations/index.js';
 import { listenForCommittedEvents, lockWriters, notifyEventsCommitted, openPostgresDialect } from './dialects/postgres.js';
 import { openSqliteDialect } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
@@ -30,6 +31,8 @@ export interface DatabaseHandle {
    * Null where this process is the only writer (SQLite): its own bus says it all.
    */
   readonly listenForCommittedEvents: ((onCommit: () => void, onError: (error: unknown) => void) => Promise<() => Promise<void>>) | null;
+  /** What keeps the store from serving (unreachable, migrations pending); empty when ready. */
+  readiness(): Promise<string[]>;
   /** Closes the connection(s); safe to call twice. */
   close(): Promise<void>;
 }
@@ -51,7 +54,7 @@ export function openDatabase(databaseUrl: string): DatabaseHandle {
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
     );
   }
-  throw new Error(`Unsupported DATABASE_URL: ${databaseUrl}`);
+  throw new Error(`Unsupported DATABASE_URL: ${databaseUrl.split(':', 1)[0]}:…`);
 }
 
 function wrap(
@@ -66,6 +69,15 @@ function wrap(
     dialect,
     writers,
     listenForCommittedEvents: listen,
+    async readiness() {
+      try {
+        await sql`select 1`.execute(db);
+        const pending = await pendingMigrations(db);
+        return pending.length > 0 ? [`migrations not applied: ${pending.join(', ')}`] : [];
+      } catch {
+        return ['database unreachable'];
+      }
+    },
     close: () => (closing ??= db.destroy()),
   };
 }

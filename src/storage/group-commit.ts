@@ -79,14 +79,22 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
         }
       }
     }
-    options.onBatch?.({ size: batch.length, durationMs: performance.now() - started, failedAlone });
+    try {
+      options.onBatch?.({ size: batch.length, durationMs: performance.now() - started, failedAlone });
+    } catch {
+      // Statistics must never stop the writer.
+    }
   };
 
   const writeAll = async (): Promise<void> => {
-    // Yield once so that every request already read from the sockets joins the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (queue.length > 0) await writeBatch(queue.splice(0, options.maxBatchSize));
-    writing = undefined;
+    try {
+      // Yield once so that every request already read from the sockets joins the first batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (queue.length > 0) await writeBatch(queue.splice(0, options.maxBatchSize));
+    } finally {
+      // Whatever happened, the next run() starts a new writer instead of waiting on this one.
+      writing = undefined;
+    }
   };
 
   return {

@@ -4,7 +4,7 @@
  * change that was rolled back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeOutbox } from '../../src/events/outbox.js';
+import { appendToOutbox, purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
@@ -157,6 +157,33 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     await t.postWebhook(after);
     await socket.waitFor((f) => f.type === 'message.created' && f.data?.externalId === after.data.id);
     expect(socket.frames.some((f) => f.data?.externalId === 'poison_rt')).toBe(false);
+  });
+
+  it('delivers events committed by another writer (the CLI, another process) that never told this bus', async () => {
+    const socket = await connect();
+    const chat = (await get('/api/chats?limit=1')).json().data[0];
+    // Written straight to the outbox, as `backchat events replay` in another process would.
+    await t.deps.database.db.transaction().execute((trx) =>
+      appendToOutbox(trx, [{ type: 'contact.updated', payload: { contact: { ...chat.contact, id: 'foreign-writer', createdAt: 0, updatedAt: 0 } } } as never], Date.now()),
+    );
+    const frame = await socket.waitFor((f) => f.type === 'contact.updated' && f.data?.id === 'foreign-writer', 5000);
+    expect(frame.seq).toBeGreaterThan(0);
+  });
+
+  it('answers a sequence number it never gave out with resync_required', async () => {
+    const socket = await openSocket(`${wsUrl}?token=${token}&since=999999999`);
+    sockets.push(socket);
+    await socket.waitFor((f) => f.type === 'resync_required');
+  });
+
+  it('closes the connection of a session that ends: logout, revoked token', async () => {
+    const other = await operatorToken(t, `rt-logout-${dialect}@example.com`);
+    const socket = await openSocket(`${wsUrl}?token=${other}`);
+    sockets.push(socket);
+    await socket.waitFor((f) => f.type === 'ready');
+    await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { authorization: `Bearer ${other}` } });
+    // Checked at the next heartbeat (1 s here).
+    expect(await socket.closed).toBe(4001);
   });
 
   it('closes a connection that stops answering heartbeats', async () => {

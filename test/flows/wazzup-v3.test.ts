@@ -139,6 +139,23 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(await db().selectFrom('messages').select('id').where('external_id', '=', original.messageId).execute()).toHaveLength(1);
   });
 
+  it('ignores an edit older than the one applied, and any edit after a deletion', async () => {
+    const original = item({ chatId: '77015550009', text: 'v1' });
+    await t.postWebhook({ messages: [original] });
+    const edit = (text: string, at: string) => ({ ...original, text, dateTime: at, isEdited: true, oldInfo: { oldText: 'v1' } });
+    await t.postWebhook({ messages: [edit('v3', '2025-06-01T10:00:03Z')] });
+    await t.postWebhook({ messages: [edit('v2', '2025-06-01T10:00:02Z')] });
+    expect((await messageRow(original.messageId))!.text).toBe('v3');
+    await t.postWebhook({ messages: [{ ...original, text: null, dateTime: '2025-06-01T10:00:04Z', isDeleted: true, oldInfo: { oldText: 'v3' } }] });
+    await t.postWebhook({ messages: [edit('v4', '2025-06-01T10:00:05Z')] });
+    const row = (await messageRow(original.messageId))!;
+    expect(row.text).toBe('v3');
+    expect(row.deleted_at).toBe(Date.parse('2025-06-01T10:00:04Z'));
+    // Every revision is in the history all the same.
+    const history = await db().selectFrom('message_revisions').select('new_text').where('message_external_id', '=', original.messageId).execute();
+    expect(history.map((h) => h.new_text).sort()).toEqual(['v2', 'v3', 'v4', null].sort());
+  });
+
   it('stores an edit whose original never arrived, and ignores the original when it comes late', async () => {
     const original = item({ chatId: '77015550005', text: 'draft' });
     await t.postWebhook({ messages: [{ ...original, text: 'final', isEdited: true, oldInfo: { oldText: 'draft' } }] });

@@ -49,14 +49,20 @@ export function createInboxService(deps: { db: Executor; commitChange: CommitCha
     return chat;
   };
 
-  /** Applies chat changes and announces the chat as operators see it. */
-  const changeChat = (id: string, decide: (trx: Executor, chat: Chat) => Promise<Parameters<typeof updateChatFields>[2]>) =>
-    commitChange(async (trx) => {
-      const chat = await requireChat(trx, id);
-      const updated = (await updateChatFields(trx, id, await decide(trx, chat)))!;
+  /**
+   * Applies chat changes and announces the chat as operators see it. Checks that can refuse the
+   * request run before, outside the group-committed transaction: a unit that throws makes its whole
+   * batch (webhooks included) roll back and commit unit by unit.
+   */
+  const changeChat = async (id: string, decide: (trx: Executor) => Promise<Parameters<typeof updateChatFields>[2]>) => {
+    await requireChat(db, id);
+    return commitChange(async (trx) => {
+      // Chats are never deleted, so the chat found above is still there.
+      const updated = (await updateChatFields(trx, id, await decide(trx)))!;
       const [view] = await viewsOf(trx, [updated]);
       return { result: view!, events: [{ type: 'chat.updated', payload: view! }] };
     });
+  };
 
   return {
     async listChats(query) {
@@ -80,14 +86,12 @@ export function createInboxService(deps: { db: Executor; commitChange: CommitCha
     },
 
     async markRead(id, upToMessageId) {
-      return changeChat(id, async (trx) => {
-        if (upToMessageId === undefined) return { unreadCount: 0, now: now() };
-        const message = await findMessageById(trx, upToMessageId);
-        if (!message || message.chatId !== id) {
-          throw new AppError('bad_request', 400, 'Invalid request data', { upToMessageId: ['The message must belong to this chat.'] });
-        }
-        return { unreadCount: await countIncomingAfter(trx, id, message), now: now() };
-      });
+      const upTo = upToMessageId === undefined ? undefined : await findMessageById(db, upToMessageId);
+      if (upToMessageId !== undefined && (!upTo || upTo.chatId !== id)) {
+        await requireChat(db, id);
+        throw new AppError('bad_request', 400, 'Invalid request data', { upToMessageId: ['The message must belong to this chat.'] });
+      }
+      return changeChat(id, async (trx) => ({ unreadCount: upTo ? await countIncomingAfter(trx, id, upTo) : 0, now: now() }));
     },
 
     async listMessages(chatId, page) {

@@ -44,11 +44,6 @@ export async function messageExists(db: Executor, externalId: string): Promise<b
   return rows.length > 0;
 }
 
-export async function findMessageByExternalId(db: Executor, externalId: string): Promise<Message | undefined> {
-  const row = await db.selectFrom('messages').selectAll().where('external_id', '=', externalId).executeTakeFirst();
-  return row && toMessage(row);
-}
-
 const MESSAGE_COLUMNS = [
   'id', 'external_id', 'chat_id', 'contact_id', 'direction', 'type', 'text', 'sender', 'file_url', 'file_name', 'file_size',
   'file_mime_type', 'sent_at', 'status', 'status_rank', 'status_at', 'failed_at', 'error', 'raw', 'created_at', 'author_name',
@@ -196,18 +191,23 @@ export async function insertRevisionIfAbsent(
   return row !== undefined;
 }
 
-/** Applies an edit (new text) or a deletion (its time) to a stored message. */
+/** Applies an edit (new text) or a deletion (its time) to a stored message; undefined when it changes nothing. */
 export async function reviseMessage(
   db: Executor,
   externalId: string,
   revision: { kind: 'edited'; text: string | null; at: number } | { kind: 'deleted'; at: number },
 ): Promise<Message | undefined> {
-  const row = await db
-    .updateTable('messages')
-    .set(revision.kind === 'edited' ? { text: revision.text, edited_at: revision.at } : { deleted_at: revision.at })
-    .where('external_id', '=', externalId)
-    .returningAll()
-    .executeTakeFirst();
+  // Revisions can arrive out of order: an edit older than the one applied, or an edit of a
+  // deleted message, changes nothing (it is still kept in the history).
+  const update =
+    revision.kind === 'edited'
+      ? db
+          .updateTable('messages')
+          .set({ text: revision.text, edited_at: revision.at })
+          .where('deleted_at', 'is', null)
+          .where((eb) => eb.or([eb('edited_at', 'is', null), eb('edited_at', '<=', revision.at)]))
+      : db.updateTable('messages').set({ deleted_at: revision.at }).where('deleted_at', 'is', null);
+  const row = await update.where('external_id', '=', externalId).returningAll().executeTakeFirst();
   return row && toMessage(row);
 }
 

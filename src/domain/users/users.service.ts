@@ -154,13 +154,19 @@ export async function changeUser(
   if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) {
     throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
   }
-  if (changes.disabled === true) await revokeTokensOf(db, id, 'all', now);
-  else if (changes.password !== undefined) await revokeTokensOf(db, id, 'sessions', now);
-  return updateUser(db, id, {
-    ...(changes.name !== undefined && { name: changes.name.trim() }),
-    ...(changes.role !== undefined && { role: changes.role }),
-    ...(changes.password !== undefined && { password_hash: await hash(changes.password) }),
-    ...(changes.disabled !== undefined && { disabled_at: changes.disabled ? now : null }),
-    updated_at: now,
+  const passwordHash = changes.password === undefined ? undefined : await hash(changes.password);
+  // One transaction, the user first: a login racing with the change cannot slip a session in
+  // between the revocation and the new state.
+  return db.transaction().execute(async (trx) => {
+    const user = await updateUser(trx, id, {
+      ...(changes.name !== undefined && { name: changes.name.trim() }),
+      ...(changes.role !== undefined && { role: changes.role }),
+      ...(passwordHash !== undefined && { password_hash: passwordHash }),
+      ...(changes.disabled !== undefined && { disabled_at: changes.disabled ? now : null }),
+      updated_at: now,
+    });
+    if (changes.disabled === true) await revokeTokensOf(trx, id, 'all', now);
+    else if (passwordHash !== undefined) await revokeTokensOf(trx, id, 'sessions', now);
+    return user;
   });
 }

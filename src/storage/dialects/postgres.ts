@@ -54,7 +54,8 @@ export async function listenForCommittedEvents(connectionString: string, onCommi
   let retry: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString });
+    // Keep-alive probes find a half-open connection, which would otherwise wait for NOTIFYs forever.
+    const next = new pg.Client({ connectionString, keepAlive: true });
     next.on('notification', () => onCommit());
     next.on('error', (error) => {
       onError(error);

@@ -35,6 +35,10 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
   return {
     close: () => database.close(),
     prepare(source: string) {
+      // Kysely begins with a deferred BEGIN. Writers here read before they write, and a deferred
+      // transaction that another process (the CLI) wrote under fails with SQLITE_BUSY_SNAPSHOT;
+      // an immediate one takes the write lock first and waits (busy_timeout) instead.
+      if (source === 'begin') source = 'begin immediate';
       let statement = cache.get(source);
       if (statement === undefined) {
         if (cache.size >= 1000) cache.clear();
