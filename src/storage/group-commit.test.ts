@@ -47,6 +47,20 @@ describe.each(testDialects)('group commit on %s', (dialect) => {
     expect(calls).toEqual(['begin', 'unit', 'unit', 'unit', 'unit', 'unit', 'end']);
   });
 
+  it('keeps committing after a failure outside any unit (here: the statistics callback throws)', async () => {
+    const committer = createGroupCommitter(handle.db, {
+      maxBatchSize: 100,
+      onBatch: () => {
+        throw new Error('statistics broke');
+      },
+    });
+    await committer.run(insertContact('+15556000001'));
+    await committer.run(insertContact('+15556000002'));
+    await committer.drain();
+    const phones = await handle.db.selectFrom('contacts').select('phone').where('phone', 'like', '+1555600000%').execute();
+    expect(phones).toHaveLength(2);
+  });
+
   it('respects the batch size limit', async () => {
     const batches: number[] = [];
     const committer = createGroupCommitter(handle.db, { maxBatchSize: 8, onBatch: (s) => batches.push(s.size) });
