@@ -7,6 +7,7 @@ import { openDependencies } from '../dependencies.js';
 import {
   failedWebhookLogIds,
   listWebhookLog,
+  parseLogTime,
   purgeExpiredWebhookLog,
 } from '../domain/webhook-log/webhook-log.service.js';
 import { WEBHOOK_OUTCOMES, type WebhookLogEntry, type WebhookOutcome } from '../domain/webhook-log/webhook-log.types.js';
@@ -103,7 +104,7 @@ function describe(entry: WebhookLogEntry): string {
 }
 
 function parseDate(text: string, flag: string): number {
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (Number.isNaN(ms)) throw new CliError(`${flag} must be an ISO-8601 date, got "${text}"`);
+  const ms = parseLogTime(text);
+  if (ms === undefined) throw new CliError(`${flag} must be an ISO-8601 date, got "${text}"`);
   return ms;
 }

@@ -44,8 +44,12 @@ export function toErrorReply(error: unknown): { statusCode: number; body: ErrorB
 }
 
 /** Fastify error handler: logs server faults with their details, answers with the envelope. */
-export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { statusCode, body } = toErrorReply(error);
+export function handleError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  { statusCode, body } = toErrorReply(error),
+): FastifyReply {
   if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
   return reply.code(statusCode).send(body);
 }

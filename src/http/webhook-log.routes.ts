@@ -7,6 +7,7 @@ import {
   failedWebhookLogIds,
   getWebhookLogEntry,
   listWebhookLog,
+  parseLogTime,
   webhookStats,
 } from '../domain/webhook-log/webhook-log.service.js';
 import { WEBHOOK_OUTCOMES, type WebhookOutcome } from '../domain/webhook-log/webhook-log.types.js';
@@ -139,8 +140,8 @@ function parseWindow(query: { from?: string; to?: string }): { from?: number; to
   const parse = (name: 'from' | 'to'): number | undefined => {
     const raw = query[name];
     if (raw === undefined) return undefined;
-    const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-    if (Number.isNaN(ms)) errors[name] = [`The ${name} field must be an ISO-8601 date.`];
+    const ms = parseLogTime(raw);
+    if (ms === undefined) errors[name] = [`The ${name} field must be an ISO-8601 date.`];
     return ms;
   };
   const window = { from: parse('from'), to: parse('to') };

@@ -126,7 +126,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
       }
       const phone = checkPhone(phoneRaw, phonePath, errors);
       const sentAt = checkTimestamp(data.timestamp, 'data.timestamp', errors);
-      if (errors && Object.keys(errors).length > 0) return undefined;
+      if (Object.keys(errors).length > 0) return undefined;
       const file = data.file as Record<string, unknown> | null | undefined;
       return {
         kind: 'message',

@@ -52,11 +52,11 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   app.setErrorHandler(async (error, request, reply) => {
     // Errors raised before the handler ran (address refused, body too large, wrong content type)
     // are recorded here; the handler records its own.
-    const { statusCode, body } = toErrorReply(error);
-    if (request.webhookLogEntry === null && statusCode < 500) {
-      request.webhookLogEntry = await intake.recordRejection(describe(request, reply), statusCode, body.message);
+    const errorReply = toErrorReply(error);
+    if (request.webhookLogEntry === null && errorReply.statusCode < 500) {
+      request.webhookLogEntry = await intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message);
     }
-    return handleError(error, request, reply);
+    return handleError(error, request, reply, errorReply);
   });
 
   // The availability check stays open to every address: Wazzup24 probes it when the URL is set.

@@ -14,6 +14,12 @@ import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webho
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** A time bound of the log as people write it: an ISO-8601 date, or epoch milliseconds; undefined if neither. */
+export function parseLogTime(text: string): number | undefined {
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /** A page of entries, newest first, and the cursor of the next page (null on the last one). */
 export async function listWebhookLog(
   db: Executor,
