@@ -1,6 +1,7 @@
 /**
  * Where real-time clients' events come from: the outbox, read in sequence order whenever new
- * events may have been committed. This process's own commits say so on the bus; on PostgreSQL,
+ * events may have been committed. This process's own commits say so on the bus, and when an
+ * event is the next in sequence it is delivered from the bus without reading it back; on PostgreSQL,
  * every instance's commits say so by NOTIFY, so that an event committed by instance A reaches
  * operators connected to instance B; and a periodic read catches writers that can do neither
  * (the `backchat` CLI replaying webhooks on SQLite) and anything a dropped LISTEN connection missed.
@@ -48,7 +49,13 @@ export function createEventFeed(deps: { database: DatabaseHandle; bus: EventBus;
           });
       };
 
-      const unsubscribe = deps.bus.onAny(catchUp);
+      const unsubscribe = deps.bus.onAny((event) => {
+        // This process's own commit, next in sequence: delivered as it is, not read back.
+        if (!reading && event.seq === lastSeq + 1) {
+          lastSeq = event.seq;
+          onEvent(event);
+        } else catchUp();
+      });
       const listen = deps.database.listenForCommittedEvents;
       const stopListening = listen ? await listen(catchUp, deps.onError) : async () => undefined;
       const poll = setInterval(catchUp, POLL_MS);

@@ -257,6 +257,17 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(after.name).toBe('Newest');
     });
 
+    it('lets a repeat of the same contact information still win over an older, different one', async () => {
+      const phone = '+7 701 555 98 76';
+      const contact = (name: string, timestamp: number) => t.postWebhook({ event: 'contact', data: { phone, name, timestamp } });
+      await contact('Same', 1640995100);
+      // Nothing changes but the time: an update from 1640995200 must now lose to this one.
+      await contact('Same', 1640995300);
+      await contact('Stale', 1640995200);
+      const row = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77015559876').executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ name: 'Same', info_updated_at: 1640995300_000 });
+    });
+
     it('finds the same contact whatever the phone formatting', async () => {
       const chatId = `fmt_${Date.now()}`;
       for (const [i, phone] of ['+7 702 111 22 33', '77021112233', '+7 (702) 111-22-33', '0077021112233'].entries()) {

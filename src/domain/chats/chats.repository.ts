@@ -24,85 +24,76 @@ function toChat(row: Selectable<ChatsTable>): Chat {
   };
 }
 
-const selectChatByKey = prepareQuery((db, p: ChatKey) =>
-  db
-    .selectFrom('chats')
-    .selectAll()
-    .where('channel_id', '=', p.channelId)
-    .where('chat_type', '=', p.chatType)
-    .where('external_id', '=', p.externalId),
-);
-
-export async function findChatByKey(db: Executor, key: ChatKey): Promise<Chat | undefined> {
-  const { rows } = await selectChatByKey.execute(db, key);
-  return rows[0] && toChat(rows[0]);
-}
-
 export async function findChatById(db: Executor, id: string): Promise<Chat | undefined> {
   const row = await db.selectFrom('chats').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toChat(row);
 }
 
-/** Inserts a chat unless one with this key exists (then returns undefined). */
-export async function insertChatIfAbsent(
-  db: Executor,
-  chat: { key: ChatKey; contactId: string | null; now: number },
-): Promise<Chat | undefined> {
-  const row = await db
+type ChatMessage = ChatKey & {
+  newChatId: string;
+  messageId: string;
+  sentAt: number;
+  incoming: number;
+  contactId: string | null;
+  now: number;
+};
+
+const upsertChatWithMessage = prepareQuery((db, p: ChatMessage) => {
+  // In the conflict branch, `chats.` is the stored row; the comparisons run in SQL so that
+  // concurrent writers cannot move a chat backwards.
+  const isLatest = sql<boolean>`(chats.last_message_at is null or chats.last_message_at <= ${p.sentAt})`;
+  return db
     .insertInto('chats')
     .values({
-      id: newId(),
-      channel_id: chat.key.channelId,
-      chat_type: chat.key.chatType,
-      external_id: chat.key.externalId,
-      contact_id: chat.contactId,
+      id: p.newChatId,
+      channel_id: p.channelId,
+      chat_type: p.chatType,
+      external_id: p.externalId,
+      contact_id: p.contactId,
       status: 'open',
       assignee_id: null,
-      last_message_id: null,
-      last_message_at: null,
-      last_activity_at: chat.now,
-      unread_count: 0,
-      created_at: chat.now,
-      updated_at: chat.now,
-    })
-    .onConflict((oc) => oc.columns(['channel_id', 'chat_type', 'external_id']).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  return row && toChat(row);
-}
-
-type RecordedMessage = { chatId: string; id: string; sentAt: number; incoming: number; contactId: string | null; now: number };
-
-const recordMessage = prepareQuery((db, p: RecordedMessage) => {
-  const isLatest = sql<boolean>`(last_message_at is null or last_message_at <= ${p.sentAt})`;
-  return db
-    .updateTable('chats')
-    .set({
-      last_message_id: sql`case when ${isLatest} then ${p.id} else last_message_id end`,
-      last_message_at: sql`case when ${isLatest} then ${p.sentAt} else last_message_at end`,
-      last_activity_at: sql`case when last_activity_at < ${p.now} then ${p.now} else last_activity_at end`,
-      unread_count: sql`unread_count + ${p.incoming}`,
-      // A customer writing again reopens a closed conversation, as operators expect.
-      status: sql`case when ${p.incoming} = 1 then 'open' else status end`,
-      contact_id: sql`coalesce(contact_id, ${p.contactId})`,
+      last_message_id: p.messageId,
+      last_message_at: p.sentAt,
+      last_activity_at: p.now,
+      unread_count: p.incoming,
+      created_at: p.now,
       updated_at: p.now,
     })
-    .where('id', '=', p.chatId)
+    .onConflict((oc) =>
+      oc.columns(['channel_id', 'chat_type', 'external_id']).doUpdateSet({
+        last_message_id: sql`case when ${isLatest} then ${p.messageId} else chats.last_message_id end`,
+        last_message_at: sql`case when ${isLatest} then ${p.sentAt} else chats.last_message_at end`,
+        last_activity_at: sql`case when chats.last_activity_at < ${p.now} then ${p.now} else chats.last_activity_at end`,
+        unread_count: sql`chats.unread_count + ${p.incoming}`,
+        // A customer writing again reopens a closed conversation, as operators expect.
+        status: sql`case when ${p.incoming} = 1 then 'open' else chats.status end`,
+        contact_id: sql`coalesce(chats.contact_id, ${p.contactId})`,
+        updated_at: p.now,
+      }),
+    )
     .returningAll();
 });
 
 /**
- * Records a stored message on its chat. A message that arrives late (older than the chat's last
- * one) still counts as unread but does not become the last message; an incoming one reopens a
- * closed chat. The comparisons are in SQL
- * so that concurrent writers cannot move the chat backwards.
+ * Records a new message on its chat, creating the chat (linked to the contact) on its first
+ * message: one statement, since every message does it. A message that arrives late (older than
+ * the chat's last one) still counts as unread but does not become the last message; an incoming
+ * one reopens a closed chat.
  */
 export async function recordMessageOnChat(
   db: Executor,
-  chatId: string,
+  key: ChatKey,
   message: { id: string; sentAt: number; incoming: boolean; contactId: string | null; now: number },
 ): Promise<Chat> {
-  const { rows } = await recordMessage.execute(db, { ...message, chatId, incoming: message.incoming ? 1 : 0 });
+  const { rows } = await upsertChatWithMessage.execute(db, {
+    ...key,
+    newChatId: newId(),
+    messageId: message.id,
+    sentAt: message.sentAt,
+    incoming: message.incoming ? 1 : 0,
+    contactId: message.contactId,
+    now: message.now,
+  });
   return toChat(rows[0]!);
 }
 

@@ -115,3 +115,19 @@ export async function listContacts(db: Executor, query: { q?: string; afterId?: 
   }
   return (await select.execute()).map(toContact);
 }
+
+const advanceInfoTime = prepareQuery((db, p: { id: string; at: number }) =>
+  db
+    .updateTable('contacts')
+    .set({ info_updated_at: p.at })
+    .where('id', '=', p.id)
+    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<', p.at)])),
+);
+
+/**
+ * Moves only the time of the contact's information forward: the information itself is unchanged
+ * (most messages repeat the sender's name), but an older update arriving later must still lose.
+ */
+export async function advanceContactInfoTime(db: Executor, id: string, at: number): Promise<void> {
+  await advanceInfoTime.execute(db, { id, at });
+}

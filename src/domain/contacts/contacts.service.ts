@@ -1,6 +1,7 @@
 import type { Executor } from '../../storage/executor.js';
 import type { ChangeResult } from '../domain-events.js';
 import {
+  advanceContactInfoTime,
   findContactByExternalKey,
   findContactByPhone,
   insertContactIfAbsent,
@@ -60,14 +61,18 @@ export async function upsertContact(
     next.phoneRaw !== contact.phoneRaw;
   // Even an unchanged value moves info_updated_at forward, so that a late, older update cannot
   // overwrite it afterwards.
-  if (!differs && contact.infoUpdatedAt === update.occurredAt) return { contact, changed: false };
+  if (!differs) {
+    if (contact.infoUpdatedAt === update.occurredAt) return { contact, changed: false };
+    await advanceContactInfoTime(trx, contact.id, update.occurredAt);
+    return { contact: { ...contact, infoUpdatedAt: update.occurredAt }, changed: false };
+  }
   const updated = await updateContactInfo(trx, contact.id, {
     ...next,
     infoUpdatedAt: update.occurredAt,
-    updatedAt: differs ? now : contact.updatedAt,
+    updatedAt: now,
   });
   if (!updated) return { contact, changed: false };
-  return { contact: updated, changed: differs };
+  return { contact: updated, changed: true };
 }
 
 /** Applies a `contact` event. */

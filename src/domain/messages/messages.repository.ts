@@ -35,15 +35,6 @@ function toMessage(row: Selectable<MessagesTable>): Message {
   };
 }
 
-const selectIdByExternalId = prepareQuery((db, p: { externalId: string }) =>
-  db.selectFrom('messages').select('id').where('external_id', '=', p.externalId),
-);
-
-export async function messageExists(db: Executor, externalId: string): Promise<boolean> {
-  const { rows } = await selectIdByExternalId.execute(db, { externalId });
-  return rows.length > 0;
-}
-
 const MESSAGE_COLUMNS = [
   'id', 'external_id', 'chat_id', 'contact_id', 'direction', 'type', 'text', 'sender', 'file_url', 'file_name', 'file_size',
   'file_mime_type', 'sent_at', 'status', 'status_rank', 'status_at', 'failed_at', 'error', 'raw', 'created_at', 'author_name',
@@ -58,13 +49,10 @@ const insertMessage = prepareQuery((db, p: Selectable<MessagesTable>) =>
     .returning('id'),
 );
 
-/** Inserts a message unless its external id is already stored (then returns undefined). */
-export async function insertMessageIfAbsent(
-  db: Executor,
-  message: Omit<Message, 'id'>,
-): Promise<Message | undefined> {
+/** Inserts a message unless its external id is already stored (then returns false). */
+export async function insertMessageIfAbsent(db: Executor, message: Message): Promise<boolean> {
   const values: Selectable<MessagesTable> = {
-    id: newId(),
+    id: message.id,
     external_id: message.externalId,
     chat_id: message.chatId,
     contact_id: message.contactId,
@@ -91,8 +79,7 @@ export async function insertMessageIfAbsent(
     deleted_at: message.deletedAt,
   };
   const { rows } = await insertMessage.execute(db, values);
-  // The stored message is what was given: no need to read it back (and parse its raw JSON again).
-  return rows.length > 0 ? { ...message, id: values.id } : undefined;
+  return rows.length > 0;
 }
 
 type StatusUpdate = { externalId: string; status: string; rank: number; at: number; error: string | null };
@@ -163,18 +150,36 @@ export async function insertStatusIfAbsent(
   return rows.length > 0;
 }
 
-/** Every status reported for a message so far, including those that came before it. */
-const selectStatuses = prepareQuery((db, p: { externalId: string }) =>
-  db.selectFrom('message_statuses').select(['status', 'occurred_at', 'error']).where('message_external_id', '=', p.externalId),
+/**
+ * Whether a message is stored, and every status reported for it so far (including those that
+ * came before it): one statement, since every new message asks both.
+ */
+const selectMessageAndStatuses = prepareQuery((db, p: { externalId: string }) =>
+  db
+    .selectFrom('messages')
+    .select([sql<string | null>`null`.as('status'), sql<number | null>`null`.as('occurred_at'), sql<string | null>`null`.as('error')])
+    .where('external_id', '=', p.externalId)
+    .unionAll(
+      db
+        .selectFrom('message_statuses')
+        .select(['status', 'occurred_at', 'error'])
+        .where('message_external_id', '=', p.externalId),
+    ),
 );
 
-export async function listStatusesOf(db: Executor, messageExternalId: string): Promise<StoredStatus[]> {
-  const { rows } = await selectStatuses.execute(db, { externalId: messageExternalId });
-  return rows.map((r) => ({
-    status: r.status,
-    occurredAt: r.occurred_at,
-    error: r.error === null ? null : (JSON.parse(r.error) as unknown),
-  }));
+export async function findMessageAndStatuses(
+  db: Executor,
+  messageExternalId: string,
+): Promise<{ stored: boolean; statuses: StoredStatus[] }> {
+  const { rows } = await selectMessageAndStatuses.execute(db, { externalId: messageExternalId });
+  const statuses: StoredStatus[] = [];
+  let stored = false;
+  for (const r of rows) {
+    // Only the messages row has no status; every status row has one (the column is not null).
+    if (r.status === null) stored = true;
+    else statuses.push({ status: r.status, occurredAt: Number(r.occurred_at), error: r.error === null ? null : (JSON.parse(r.error) as unknown) });
+  }
+  return { stored, statuses };
 }
 
 /** Records an edit or deletion once per fingerprint; returns false for a repeat. */

@@ -1,6 +1,6 @@
 import type { Executor } from '../../storage/executor.js';
+import { newId } from '../../storage/ids.js';
 import { recordMessageOnChat } from '../chats/chats.repository.js';
-import { ensureChat } from '../chats/chats.service.js';
 import { findContactById } from '../contacts/contacts.repository.js';
 import { upsertContact } from '../contacts/contacts.service.js';
 import type { Contact } from '../contacts/contacts.types.js';
@@ -9,11 +9,10 @@ import { statusRank, toDeliveryStatus, type DeliveryStatus } from './delivery-st
 import {
   advanceMessageStatus,
   findMessageById,
+  findMessageAndStatuses,
   insertMessageIfAbsent,
   insertRevisionIfAbsent,
   insertStatusIfAbsent,
-  listStatusesOf,
-  messageExists,
   reviseMessage,
   type StoredStatus,
 } from './messages.repository.js';
@@ -31,7 +30,8 @@ export async function receiveMessage(
   revised: { editedAt?: number; deletedAt?: number } = {},
 ): Promise<ChangeResult> {
   // Checked first so that a repeat does not touch the contact or the chat either.
-  if (await messageExists(trx, input.externalId)) return { outcome: 'duplicate', events: [] };
+  const { stored, statuses: early } = await findMessageAndStatuses(trx, input.externalId);
+  if (stored) return { outcome: 'duplicate', events: [] };
 
   const events: DomainEvent[] = [];
   let contact: Contact | undefined;
@@ -41,12 +41,19 @@ export async function receiveMessage(
     if (upserted.changed) events.push({ type: 'contact.updated', payload: { contact } });
   }
   const contactId = contact?.id ?? null;
-  const chat = await ensureChat(trx, input.chat, contactId, now);
+  const messageId = newId();
+  const chat = await recordMessageOnChat(trx, input.chat, {
+    id: messageId,
+    sentAt: input.sentAt,
+    incoming: input.direction === 'in',
+    contactId,
+    now,
+  });
 
-  const early = await listStatusesOf(trx, input.externalId);
   const best = highestStatus(early);
   const failure = early.find((s) => toDeliveryStatus(s.status) === 'failed');
-  const message = await insertMessageIfAbsent(trx, {
+  const message: Message = {
+    id: messageId,
     externalId: input.externalId,
     chatId: chat.id,
     contactId: contactId ?? chat.contactId,
@@ -67,25 +74,22 @@ export async function receiveMessage(
     quotedMessageId: input.quotedMessageId ?? null,
     editedAt: revised.editedAt ?? null,
     deletedAt: revised.deletedAt ?? null,
-  });
-  // Another writer stored it between our check and our insert: a duplicate after all.
-  if (!message) return { outcome: 'duplicate', events: [] };
+  };
+  if (!(await insertMessageIfAbsent(trx, message))) {
+    // Unreachable while writers take turns (SQLite's write lock, PostgreSQL's writer lock): the
+    // check above would have seen it. Were it reached, failing undoes the chat update; the group
+    // committer then runs this unit again alone, and the check finds a duplicate.
+    throw new Error(`message ${input.externalId} was stored by another writer during this transaction`);
+  }
 
-  const updatedChat = await recordMessageOnChat(trx, chat.id, {
-    id: message.id,
-    sentAt: message.sentAt,
-    incoming: message.direction === 'in',
-    contactId: message.contactId,
-    now,
-  });
-  events.push({ type: 'message.created', payload: { message, chat: updatedChat } });
+  events.push({ type: 'message.created', payload: { message, chat } });
   events.push({
     type: 'chat.updated',
     payload: {
-      chat: updatedChat,
-      contact: contact ?? (updatedChat.contactId ? ((await findContactById(trx, updatedChat.contactId)) ?? null) : null),
+      chat,
+      contact: contact ?? (chat.contactId ? ((await findContactById(trx, chat.contactId)) ?? null) : null),
       // A late message does not become the last one: then the last one is read back.
-      lastMessage: updatedChat.lastMessageId === message.id ? message : await findLastMessage(trx, updatedChat.lastMessageId),
+      lastMessage: chat.lastMessageId === message.id ? message : await findLastMessage(trx, chat.lastMessageId),
     },
   });
   return { outcome: 'applied', events };
@@ -136,7 +140,7 @@ export async function receiveRevision(trx: Executor, revision: MessageRevision, 
   if (!isNew) return { outcome: 'duplicate', events: [] };
 
   const at = revision.occurredAt;
-  if (!(await messageExists(trx, revision.messageExternalId))) {
+  if (!(await findMessageAndStatuses(trx, revision.messageExternalId)).stored) {
     return receiveMessage(trx, revision.message, now, revision.kind === 'edited' ? { editedAt: at } : { deletedAt: at });
   }
   const message =
