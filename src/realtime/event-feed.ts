@@ -50,6 +50,8 @@ export function createEventFeed(deps: { database: DatabaseHandle; bus: EventBus;
       };
 
       const unsubscribe = deps.bus.onAny((event) => {
+        // Already read from the outbox (PostgreSQL's NOTIFY can come before the commit's reply).
+        if (event.seq <= lastSeq) return;
         // This process's own commit, next in sequence: delivered as it is, not read back.
         if (!reading && event.seq === lastSeq + 1) {
           lastSeq = event.seq;

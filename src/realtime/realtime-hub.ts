@@ -4,6 +4,7 @@
  * heartbeat pings and closed; a client too slow to keep up is closed too (it reconnects and
  * replays what it missed).
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { PublishedEvent } from '../events/outbox.js';
 import { readOutboxAfter, oldestOutboxSeq, latestOutboxSeq } from '../events/outbox.js';
@@ -36,6 +37,24 @@ interface Client {
   lastSeq: number;
 }
 
+/**
+ * A commit announces several events at once (a new message: 2–3). Corking the client's TCP socket
+ * until the current tick ends sends them in one write instead of one write each. `_socket` is the
+ * ws library's underlying socket: ws has no public cork.
+ */
+const corked = new Set<Socket>();
+function holdWrites(socket: WebSocket): void {
+  const raw = (socket as unknown as { _socket?: Socket })._socket;
+  if (!raw || corked.has(raw)) return;
+  raw.cork();
+  corked.add(raw);
+  if (corked.size === 1) process.nextTick(releaseWrites);
+}
+function releaseWrites(): void {
+  for (const raw of corked) raw.uncork();
+  corked.clear();
+}
+
 export function createRealtimeHub(deps: {
   db: Executor;
   present: (event: PublishedEvent) => unknown;
@@ -51,6 +70,7 @@ export function createRealtimeHub(deps: {
       return;
     }
     client.lastSeq = seq;
+    holdWrites(client.socket);
     client.socket.send(frame);
   };
 

@@ -3,7 +3,9 @@
  * returns, which is what lets a 200 promise that nothing is lost.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { SqliteDialect, type Dialect, type SqliteDatabase } from 'kysely';
 
@@ -19,10 +21,52 @@ export function openSqliteDialect(location: string): Dialect {
   database.function('lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
   // A 64 MiB page cache keeps the indexes the intake touches in memory (the default is 2 MiB).
   database.pragma('cache_size = -65536');
-  // Checkpoints run inside a COMMIT, on the event loop: fewer, larger ones stall it less often.
+  // A checkpoint copies the WAL into the database file and syncs it: tens of milliseconds during
+  // which, run by a COMMIT here, the event loop would stand still. A background thread does it
+  // (below); this automatic one, in a COMMIT, is only the backstop should that thread fall behind.
   database.pragma('wal_autocheckpoint = 10000');
+  const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location);
   // Kysely's destroy() closes the database.
-  return new SqliteDialect({ database: withStatementCache(database) });
+  return new SqliteDialect({
+    database: withStatementCache(database, () => void checkpointer?.terminate()),
+  });
+}
+
+const CHECKPOINT_INTERVAL_MS = 100;
+
+/**
+ * A worker thread with its own connection that checkpoints the WAL every
+ * CHECKPOINT_INTERVAL_MS. PASSIVE checkpoints never block the writer; with synchronous=FULL the
+ * database file is synced before the WAL may be reused. Evaluated from a string so that it needs
+ * no file of its own (and runs the same from the sources under test as from dist/).
+ */
+function startBackgroundCheckpointer(location: string): Worker {
+  const worker = new Worker(
+    `
+    const { workerData } = require('node:worker_threads');
+    const Database = require(workerData.driver);
+    const db = new Database(workerData.location, { fileMustExist: true });
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    const loop = () => {
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // Busy or failing: the writer's automatic checkpoint still bounds the WAL.
+      }
+      setTimeout(loop, workerData.intervalMs);
+    };
+    loop();
+    `,
+    {
+      eval: true,
+      workerData: { location, driver: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS },
+    },
+  );
+  // Never what keeps the process alive, and never what brings it down: the backstop remains.
+  worker.unref();
+  worker.on('error', () => undefined);
+  return worker;
 }
 
 /**
@@ -30,10 +74,13 @@ export function openSqliteDialect(location: string): Dialect {
  * The intake runs the same few statements thousands of times a second, so prepared statements
  * are reused by their SQL text (bounded, in case some caller builds SQL with literals).
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+function withStatementCache(database: BetterSqlite3.Database, onClose: () => void): SqliteDatabase {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
-    close: () => database.close(),
+    close: () => {
+      onClose();
+      database.close();
+    },
     prepare(source: string) {
       // Kysely begins with a deferred BEGIN. Writers here read before they write, and a deferred
       // transaction that another process (the CLI) wrote under fails with SQLITE_BUSY_SNAPSHOT;
