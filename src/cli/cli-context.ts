@@ -11,7 +11,8 @@ export class CliError extends Error {}
 
 export function cliConfig(): Config {
   try {
-    return loadConfig();
+    // A command writes a few rows and exits: a writer thread would only add its start-up.
+    return { ...loadConfig(), sqliteWriterThread: false };
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message);
     throw error;

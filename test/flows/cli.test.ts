@@ -5,10 +5,14 @@
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import BetterSqlite3 from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/test-database.js';
 import { createTestApp } from '../helpers/test-app.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
+
+// Each test starts several `backchat` processes (each loads tsx and the sources: 1–3 s on this
+// machine, more when it is busy): the default 30 s per test is too tight a margin.
+vi.setConfig({ testTimeout: 120_000 });
 
 const root = new URL('../..', import.meta.url).pathname;
 

@@ -37,15 +37,16 @@ describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
 
   beforeEach(async () => {
     testApp = await createTestApp(dialect);
-    // How many requests waited for a commit at the same time: proof that they really were concurrent.
-    const committer = testApp.deps.committer;
-    const run = committer.run.bind(committer);
+    // How many requests were being processed (waiting for their commit) at the same time: proof
+    // that they really were concurrent, whichever writer commits them.
+    const intake = testApp.deps.intake;
+    const receive = intake.receive.bind(intake);
     let waiting = 0;
     maxWaiting = 0;
-    committer.run = async (work) => {
+    intake.receive = async (request) => {
       maxWaiting = Math.max(maxWaiting, ++waiting);
       try {
-        return await run(work);
+        return await receive(request);
       } finally {
         waiting -= 1;
       }
