@@ -7,11 +7,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createChangeRunner } from '../events/change-runner.js';
 import { createInProcessBus } from '../events/in-process-bus.js';
-import type { PublishedEvent } from '../events/outbox.js';
 import { openDatabase } from '../storage/database.js';
 import { createGroupCommitter } from '../storage/group-commit.js';
 import { applyBody, createInProcessIntakeWriter } from './intake-writer.js';
-import type { WriterRequest, WriterResponse, WriterSettings } from './threaded-intake-writer.js';
+import type { WriterAnswer, WriterReport, WriterRequest, WriterSettings } from './threaded-intake-writer.js';
 
 const port = parentPort!;
 const settings = workerData as WriterSettings;
@@ -21,37 +20,57 @@ const committer = createGroupCommitter(database.db, {
   maxBatchSize: settings.maxBatchSize,
   onBegin: database.writers.lockWriters,
   onEnd: database.writers.announceCommit,
-  onBatch: (stats) => port.postMessage({ kind: 'batch', stats } satisfies WriterResponse),
+  onBatch: (stats) => {
+    report.batches.push(stats);
+    scheduleReport();
+  },
 });
-// Committed events wait here and leave with the next answer, in the order they were committed.
-const committed: PublishedEvent[] = [];
+// Committed events wait here and leave with the next report, in the order they were committed,
+// before the answers of the requests that committed them.
+let report: WriterReport = { answers: [], events: [], batches: [] };
+let reportScheduled = false;
+const sendReport = () => {
+  reportScheduled = false;
+  const sent = report;
+  report = { answers: [], events: [], batches: [] };
+  port.postMessage(sent);
+};
+const scheduleReport = () => {
+  if (reportScheduled) return;
+  reportScheduled = true;
+  setImmediate(sendReport);
+};
 const bus = createInProcessBus(() => undefined);
-bus.onAny((event) => committed.push(event));
+bus.onAny((event) => report.events.push(event));
 const writer = createInProcessIntakeWriter({ committer, commitChange: createChangeRunner({ committer, bus, now: Date.now }) });
 
-const answer = (id: number, outcome: { entry?: unknown; error?: { message: string; stack?: string } }) =>
-  port.postMessage({ kind: 'done', id, events: committed.splice(0), ...outcome } satisfies WriterResponse);
+const answer = (outcome: WriterAnswer) => {
+  report.answers.push(outcome);
+  scheduleReport();
+};
 
-port.on('message', (request: WriterRequest) => {
-  void (async () => {
-    try {
-      switch (request.kind) {
-        case 'apply':
-          // Stamped with the request's time, as in process: the outbox too.
-          answer(request.id, { entry: await applyBody(createChangeRunner({ committer, bus, now: () => request.body.now }), request.body) });
-          break;
-        case 'record':
-          await writer.record(request.entry);
-          answer(request.id, {});
-          break;
-        case 'close':
-          await writer.close();
-          await database.close();
-          answer(request.id, {});
-          break;
-      }
-    } catch (error) {
-      answer(request.id, { error: error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) } });
+const handle = async (request: WriterRequest): Promise<void> => {
+  try {
+    switch (request.kind) {
+      case 'apply':
+        // Stamped with the request's time, as in process: the outbox too.
+        answer({ id: request.id, entry: await applyBody(createChangeRunner({ committer, bus, now: () => request.body.now }), request.body) });
+        break;
+      case 'record':
+        await writer.record(request.entry);
+        answer({ id: request.id });
+        break;
+      case 'close':
+        await writer.close();
+        await database.close();
+        answer({ id: request.id });
+        break;
     }
-  })();
+  } catch (error) {
+    answer({ id: request.id, error: error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) } });
+  }
+};
+
+port.on('message', (requests: WriterRequest[]) => {
+  for (const request of requests) void handle(request);
 });

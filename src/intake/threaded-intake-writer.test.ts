@@ -25,7 +25,11 @@ describe.skipIf(!testDialects.includes('sqlite'))('the SQLite intake writer thre
     const stored = () => reader.prepare("select count(*) as n from messages where external_id = 'busy-loop'").get() as { n: number };
     try {
       const received = t.deps.intake.receive(request('busy-loop'));
-      // Keep this thread busy without yielding: only another thread can commit meanwhile.
+      // One turn of the event loop: the request leaves for the writer thread (a writer in this
+      // thread would commit and publish right here).
+      await new Promise((resolve) => setImmediate(resolve));
+      // Keep this thread busy without yielding: only another thread can commit meanwhile, and the
+      // events it committed cannot be published here yet.
       const until = Date.now() + 10_000;
       while (stored().n === 0 && Date.now() < until) {
         // spin

@@ -23,9 +23,22 @@ export type WriterRequest =
   | { kind: 'record'; id: number; entry: WebhookLogEntry }
   | { kind: 'close'; id: number };
 
-export type WriterResponse =
-  | { kind: 'done'; id: number; events: PublishedEvent[]; entry?: unknown; error?: { message: string; stack?: string } }
-  | { kind: 'batch'; stats: BatchStats };
+export interface WriterAnswer {
+  id: number;
+  entry?: unknown;
+  error?: { message: string; stack?: string };
+}
+
+/**
+ * What the thread sends back: answers, the events committed before them, and batch statistics.
+ * Messages go both ways in bundles (everything of one turn of the event loop): each message wakes
+ * the other thread, and a wake-up per request would cost more than the request's SQL.
+ */
+export interface WriterReport {
+  answers: WriterAnswer[];
+  events: PublishedEvent[];
+  batches: BatchStats[];
+}
 
 /** A request before it is numbered. */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -55,18 +68,27 @@ export function createThreadedIntakeWriter(
   let nextId = 0;
   const waiting = new Map<number, Waiting>();
 
+  let outgoing: WriterRequest[] = [];
+  const sendOutgoing = () => {
+    const requests = outgoing;
+    outgoing = [];
+    worker?.postMessage(requests);
+  };
+
   const start = (): Worker => {
     const started = newWorkerThread(settings);
-    started.on('message', (response: WriterResponse) => {
-      if (response.kind === 'batch') return deps.onBatch(response.stats);
-      // Published before the request that committed them is answered, like the in-process writer.
-      for (const event of response.events) deps.bus.publish(event);
-      const request = waiting.get(response.id);
-      waiting.delete(response.id);
+    started.on('message', (report: WriterReport) => {
+      for (const stats of report.batches) deps.onBatch(stats);
+      // Published before the requests that committed them are answered, like the in-process writer.
+      for (const event of report.events) deps.bus.publish(event);
+      for (const answer of report.answers) {
+        const request = waiting.get(answer.id);
+        waiting.delete(answer.id);
+        if (!request) continue;
+        if (answer.error) request.reject(Object.assign(new Error(answer.error.message), { stack: answer.error.stack }));
+        else request.resolve(answer.entry);
+      }
       if (waiting.size === 0) started.unref();
-      if (!request) return;
-      if (response.error) request.reject(Object.assign(new Error(response.error.message), { stack: response.error.stack }));
-      else request.resolve(response.entry);
     });
     const fail = (error: Error) => {
       if (worker === started) worker = null;
@@ -85,7 +107,9 @@ export function createThreadedIntakeWriter(
       waiting.set(id, { resolve: resolve as (entry: unknown) => void, reject });
       // An idle thread must not keep the process alive (the CLI exits when its work is done).
       if (waiting.size === 1) worker.ref();
-      worker.postMessage({ ...request, id });
+      outgoing.push({ ...request, id } as WriterRequest);
+      // Every request read in this turn of the event loop leaves in one message.
+      if (outgoing.length === 1) setImmediate(sendOutgoing);
     });
 
   return {
