@@ -10,7 +10,6 @@ describe('loadConfig', () => {
       logLevel: 'info',
       webhookBodyLimit: 262144,
       commitBatchMax: 256,
-      sqliteWriterThread: true,
       webhookMaxJsonDepth: 32,
       webhookSecrets: [],
       webhookTokens: [],

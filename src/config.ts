@@ -20,8 +20,6 @@ export interface Config {
   readonly webhookBodyLimit: number;
   /** Most events committed together in one transaction by the group committer. */
   readonly commitBatchMax: number;
-  /** SQLite file: write the webhooks' effects in a worker thread. */
-  readonly sqliteWriterThread: boolean;
   /** Deepest JSON nesting accepted in a webhook body; deeper gets 400. */
   readonly webhookMaxJsonDepth: number;
   /** HMAC secrets for webhook signatures; the first is current, the others are still accepted during rotation. */
@@ -128,7 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return fallback;
   };
   const webhookRequireSignature = boolean('WEBHOOK_REQUIRE_SIGNATURE', false);
-  const sqliteWriterThread = boolean('SQLITE_WRITER_THREAD', true);
   if (webhookRequireSignature && webhookSecrets.length === 0) {
     problems.push('WEBHOOK_REQUIRE_SIGNATURE=true needs at least one secret in WEBHOOK_SECRETS');
   }
@@ -196,7 +193,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevelRaw as LogLevel,
     webhookBodyLimit,
     commitBatchMax,
-    sqliteWriterThread,
     webhookMaxJsonDepth,
     webhookSecrets: Object.freeze(webhookSecrets),
     webhookTokens: Object.freeze(webhookTokens),

@@ -9,8 +9,6 @@ import { createInProcessBus, type EventBus } from './events/in-process-bus.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createWebhookActivity, type WebhookActivity } from './observability/webhook-activity.js';
 import { createIntakeService, type IntakeLogger, type IntakeService } from './intake/intake.service.js';
-import { createInProcessIntakeWriter } from './intake/intake-writer.js';
-import { createThreadedIntakeWriter } from './intake/threaded-intake-writer.js';
 import { createWebhookAuthenticator } from './intake/webhook-auth.js';
 import { createInboxService, type InboxService } from './domain/inbox/inbox.service.js';
 import { createEventFeed, type EventFeed } from './realtime/event-feed.js';
@@ -76,19 +74,10 @@ export async function openDependencies(
     tokens: config.webhookTokens,
     requireSignature: config.webhookRequireSignature,
   });
-  // A SQLite file is written by a thread of its own (the event loop keeps serving meanwhile);
-  // PostgreSQL's writes wait on the network, not the CPU, and stay here.
-  const writer =
-    database.dialect === 'sqlite' && config.databaseUrl !== 'sqlite::memory:' && config.sqliteWriterThread
-      ? createThreadedIntakeWriter(
-          { databaseUrl: config.databaseUrl, maxBatchSize: config.commitBatchMax },
-          { bus, onBatch: (stats) => metrics.observeCommitBatch(stats) },
-        )
-      : createInProcessIntakeWriter({ committer, commitChange });
   const intake = createIntakeService({
     db: database.db,
-    writer,
     committer,
+    commitChange,
     logger,
     authenticator,
     maxJsonDepth: config.webhookMaxJsonDepth,
@@ -106,7 +95,6 @@ export async function openDependencies(
     activity,
     now,
     async close() {
-      await writer.close();
       await committer.drain();
       await database.close();
     },

@@ -11,8 +11,7 @@ export class CliError extends Error {}
 
 export function cliConfig(): Config {
   try {
-    // A command writes a few rows and exits: a writer thread would only add its start-up.
-    return { ...loadConfig(), sqliteWriterThread: false };
+    return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message);
     throw error;

@@ -1,17 +1,23 @@
 /**
- * Receives one webhook request: authenticate and parse it here, then hand it to the intake writer,
- * which applies it to the domain in a group-committed transaction together with its webhook-log
- * entry and announces the changes once they are on disk.
+ * Receives one webhook request: parse, apply to the domain in a group-committed transaction
+ * together with its webhook-log entry, and announce the changes once they are on disk.
  */
-import { findWebhookLogEntry, markWebhookLogEntryReplayed } from '../domain/webhook-log/webhook-log.repository.js';
+import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
+import type { ChangeResult, DomainEvent } from '../domain/domain-events.js';
+import { receiveMessage, receiveRevision, receiveStatus } from '../domain/messages/messages.service.js';
+import {
+  findWebhookLogEntry,
+  insertWebhookLogEntry,
+  markWebhookLogEntryReplayed,
+} from '../domain/webhook-log/webhook-log.repository.js';
 import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
 import { AppError, type FieldErrors } from '../errors.js';
+import type { CommitChange } from '../events/change-runner.js';
 import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
-import { subjectOf } from './intake-event.js';
-import type { IntakeWriter, PendingEntry } from './intake-writer.js';
+import { subjectOf, type IntakeEvent } from './intake-event.js';
 import type { WebhookAuthenticator } from './webhook-auth.js';
 import { parseWebhookBody, type BodyParseResult } from './webhook-body.js';
 
@@ -65,10 +71,8 @@ export interface IntakeService {
 
 export function createIntakeService(deps: {
   db: Executor;
-  /** Writes the webhooks' effects and log entries. */
-  writer: IntakeWriter;
-  /** For the replay mark on an original entry (an operator's action, not the intake's hot path). */
   committer: GroupCommitter<Database>;
+  commitChange: CommitChange;
   logger: IntakeLogger;
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
@@ -76,7 +80,7 @@ export function createIntakeService(deps: {
 }): IntakeService {
   const now = deps.now ?? Date.now;
 
-  const baseEntry = (request: Pick<WebhookRequest, 'receivedAt' | 'clientIp' | 'userAgent' | 'sizeBytes' | 'ipAllowed'>): PendingEntry => ({
+  const baseEntry = (request: Pick<WebhookRequest, 'receivedAt' | 'clientIp' | 'userAgent' | 'sizeBytes' | 'ipAllowed'>): BaseEntry => ({
     id: newId(),
     receivedAt: request.receivedAt,
     clientIp: request.clientIp,
@@ -98,7 +102,7 @@ export function createIntakeService(deps: {
   /** Log entries of refused requests are worth keeping but never worth failing a response for. */
   const recordSafely = async (entry: WebhookLogEntry): Promise<void> => {
     try {
-      await deps.writer.record(entry);
+      await deps.committer.run((trx) => insertWebhookLogEntry(trx, entry));
     } catch (error) {
       deps.logger.warn({ err: error, webhookEventId: entry.id }, 'could not record webhook log entry');
     }
@@ -165,7 +169,7 @@ export function createIntakeService(deps: {
    * The common path of a received or replayed body: record it as invalid, or apply it and record
    * it in the same transaction, then announce the changes once they are committed.
    */
-  async function apply(parsed: BodyParseResult, rawBytes: Buffer, base: PendingEntry, elapsedMs: () => number): Promise<IntakeResult> {
+  async function apply(parsed: BodyParseResult, rawBytes: Buffer, base: BaseEntry, elapsedMs: () => number): Promise<IntakeResult> {
     if (!parsed.ok) {
       const entry: WebhookLogEntry = {
         ...base,
@@ -190,7 +194,25 @@ export function createIntakeService(deps: {
       error: partial ? { message: 'Some items were invalid and skipped', errors: parsed.itemErrors } : null,
     };
     try {
-      const entry = await deps.writer.apply({ events: parsed.events, entry: described, rawBody, partial, now: now(), elapsedMs: elapsedMs() });
+      const entry = await deps.commitChange(async (trx) => {
+        const events: DomainEvent[] = [];
+        let applied = parsed.events.length === 0;
+        for (const event of parsed.events) {
+          const change = await applyEvent(trx, event, now());
+          applied ||= change.outcome === 'applied';
+          events.push(...change.events);
+        }
+        const entry: WebhookLogEntry = {
+          ...described,
+          outcome: partial ? 'partial' : applied ? 'accepted' : 'duplicate',
+          httpStatus: 200,
+          durationMs: elapsedMs(),
+          // A pure repeat needs no body to be replayed: its first delivery kept one.
+          rawBody: applied || partial ? rawBody : null,
+        };
+        await insertWebhookLogEntry(trx, entry);
+        return { result: entry, events };
+      });
       return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };
     } catch (failure) {
       const entry: WebhookLogEntry = {
@@ -204,5 +226,21 @@ export function createIntakeService(deps: {
       await recordSafely(entry);
       return { entry, failure };
     }
+  }
+}
+
+/** An entry before its outcome is known. */
+type BaseEntry = Omit<WebhookLogEntry, 'outcome' | 'httpStatus' | 'durationMs'>;
+
+function applyEvent(trx: Executor, event: IntakeEvent, now: number): Promise<ChangeResult> {
+  switch (event.kind) {
+    case 'message':
+      return receiveMessage(trx, event.message, now);
+    case 'status':
+      return receiveStatus(trx, event.status, now);
+    case 'contact':
+      return receiveContactUpdate(trx, event.contact, now);
+    case 'revision':
+      return receiveRevision(trx, event.revision, now);
   }
 }

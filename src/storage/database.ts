@@ -37,13 +37,10 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-/**
- * Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. `backgroundCheckpoints: false` is
- * for a second connection to a SQLite file whose first connection already checkpoints it.
- */
-export function openDatabase(databaseUrl: string, options: { backgroundCheckpoints?: boolean } = {}): DatabaseHandle {
+/** Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. */
+export function openDatabase(databaseUrl: string): DatabaseHandle {
   if (databaseUrl.startsWith('sqlite:')) {
-    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), options.backgroundCheckpoints ?? true);
+    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length));
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     return wrap(new Kysely<Database>({ dialect }), 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null);

@@ -88,12 +88,9 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
 
   const writeAll = async (): Promise<void> => {
     try {
-      // Yield before each batch: requests already read from the sockets join it, and what the
-      // previous batch's callers do next (answers, messages to other threads) goes out first.
-      while (queue.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        await writeBatch(queue.splice(0, options.maxBatchSize));
-      }
+      // Yield once so that every request already read from the sockets joins the first batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (queue.length > 0) await writeBatch(queue.splice(0, options.maxBatchSize));
     } finally {
       // Whatever happened, the next run() starts a new writer instead of waiting on this one.
       writing = undefined;

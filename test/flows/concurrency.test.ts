@@ -37,16 +37,15 @@ describe.each(testDialects)('concurrency over HTTP (%s)', (dialect) => {
 
   beforeEach(async () => {
     testApp = await createTestApp(dialect);
-    // How many requests were being processed (waiting for their commit) at the same time: proof
-    // that they really were concurrent, whichever writer commits them.
-    const intake = testApp.deps.intake;
-    const receive = intake.receive.bind(intake);
+    // How many requests waited for a commit at the same time: proof that they really were concurrent.
+    const committer = testApp.deps.committer;
+    const run = committer.run.bind(committer);
     let waiting = 0;
     maxWaiting = 0;
-    intake.receive = async (request) => {
+    committer.run = async (work) => {
       maxWaiting = Math.max(maxWaiting, ++waiting);
       try {
-        return await receive(request);
+        return await run(work);
       } finally {
         waiting -= 1;
       }

@@ -353,9 +353,7 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
 
 describe.each(testDialects)('internal failures on %s', (dialect) => {
   it('answers 500 with the seed body and no details when the database is gone', async () => {
-    // Written in process, so that closing the app's connection takes the writer's store away
-    // (the writer thread's failures are covered by the poisoned-message tests).
-    const t = await createTestApp(dialect, { env: { SQLITE_WRITER_THREAD: 'false' } });
+    const t = await createTestApp(dialect);
     try {
       await t.deps.database.close();
       const response = await t.postWebhook(message());

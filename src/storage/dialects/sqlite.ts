@@ -10,7 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { SqliteDialect, type Dialect, type SqliteDatabase } from 'kysely';
 
 /** Where the SQLite database lives: a file path or ':memory:'. */
-export function openSqliteDialect(location: string, backgroundCheckpoints: boolean): Dialect {
+export function openSqliteDialect(location: string): Dialect {
   if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
   const database = new BetterSqlite3(location);
   database.pragma('journal_mode = WAL');
@@ -25,7 +25,7 @@ export function openSqliteDialect(location: string, backgroundCheckpoints: boole
   // which, run by a COMMIT here, the event loop would stand still. A background thread does it
   // (below); this automatic one, in a COMMIT, is only the backstop should that thread fall behind.
   database.pragma('wal_autocheckpoint = 10000');
-  const checkpointer = location === ':memory:' || !backgroundCheckpoints ? null : startBackgroundCheckpointer(location);
+  const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location);
   // Kysely's destroy() closes the database.
   return new SqliteDialect({
     database: withStatementCache(database, () => void checkpointer?.terminate()),
