@@ -42,9 +42,29 @@ export function prepareQuery<P extends object, R>(build: (db: Executor, params: 
       }
       const values = params as Record<string, unknown>;
       const parameters = entry.slots.map((slot) => ('name' in slot ? values[slot.name] : slot.constant));
+      // Inside a transaction its connection is ours alone; a synchronous driver can then skip
+      // Kysely's connection handling and promises, which cost more than a small statement takes.
+      const runSynchronously = db.isTransaction ? synchronousRunners.get(adapter) : undefined;
+      if (runSynchronously) {
+        try {
+          return Promise.resolve(runSynchronously(entry.query.sql, parameters) as QueryResult<R>);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       return db.executeQuery<R>({ ...entry.query, parameters });
     },
   };
+}
+
+/** Runs SQL on the connection of the dialect that registered it, synchronously, as its driver would. */
+export type SynchronousRunner = (sql: string, parameters: readonly unknown[]) => QueryResult<unknown>;
+
+const synchronousRunners = new WeakMap<object, SynchronousRunner>();
+
+/** For a dialect whose driver is synchronous (better-sqlite3): its adapter and how to run a query directly. */
+export function registerSynchronousRunner(adapter: object, runner: SynchronousRunner): void {
+  synchronousRunners.set(adapter, runner);
 }
 
 /** The placeholder object's values for `columns`, as a row for `.values()` (it has no keys of its own). */

@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteDialect, type Dialect, type SqliteDatabase } from 'kysely';
+import { SqliteDialect, type Dialect, type DialectAdapter, type SqliteDatabase } from 'kysely';
+import { registerSynchronousRunner } from '../prepared.js';
 
 /** Where the SQLite database lives: a file path or ':memory:'. */
 export function openSqliteDialect(location: string): Dialect {
@@ -27,9 +28,29 @@ export function openSqliteDialect(location: string): Dialect {
   database.pragma('wal_autocheckpoint = 10000');
   const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location);
   // Kysely's destroy() closes the database.
-  return new SqliteDialect({
-    database: withStatementCache(database, () => void checkpointer?.terminate()),
-  });
+  return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()));
+}
+
+/**
+ * Kysely's SQLite dialect, which also lets compiled-once queries (`storage/prepared.ts`) run on
+ * the connection directly inside a transaction: what Kysely's SQLite connection does, minus the
+ * promises and the connection handling around it.
+ */
+class SynchronousSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SqliteDatabase) {
+    super({ database });
+  }
+
+  override createAdapter(): DialectAdapter {
+    const adapter = super.createAdapter();
+    registerSynchronousRunner(adapter, (sql, parameters) => {
+      const statement = this.database.prepare(sql);
+      if (statement.reader) return { rows: statement.all(parameters) };
+      const { changes, lastInsertRowid } = statement.run(parameters);
+      return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
+    });
+    return adapter;
+  }
 }
 
 const CHECKPOINT_INTERVAL_MS = 100;
