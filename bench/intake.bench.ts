@@ -34,6 +34,9 @@
  *                            forced by BENCH_CPU_PROF)
  *   BENCH_WS_CLIENTS=1       operator WebSockets held open during every backchat run (each gets
  *                            every event); 0: no real-time latency measurement
+ *   BENCH_FLOOR=1            also measure the durable floor (bench/floor-server.ts: one raw row
+ *                            per request in SQLite, group-committed, nothing else), which bounds
+ *                            what any intake that stores before it answers reaches here; 0: skip
  *   COMMIT_BATCH_MAX etc.    backchat's own variables pass through unchanged, except
  *                            METRICS_ENABLED, METRICS_PORT and ADMIN_TOKEN, which the bench sets
  *
@@ -84,6 +87,7 @@ interface Options {
   jsonFile: string | undefined;
   metricsPairs: number;
   wsClients: number;
+  floor: boolean;
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
@@ -119,6 +123,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     jsonFile: env.BENCH_JSON?.trim() || undefined,
     metricsPairs: Math.round(number('BENCH_METRICS_PAIRS', 2, 0)),
     wsClients: Math.round(number('BENCH_WS_CLIENTS', 1, 0)),
+    floor: number('BENCH_FLOOR', 1, 0) > 0,
   };
 }
 
@@ -520,6 +525,7 @@ async function main(): Promise<number> {
   const ceilingWorkload = new Workload();
   const workloads: Workload[] = [ceilingWorkload];
   let ceiling: Measured;
+  let floor: Measured | undefined;
   const runs: BackchatRun[] = [];
   try {
     // (a) The ceiling.
@@ -536,6 +542,25 @@ async function main(): Promise<number> {
       await stop(ceilingServer);
     }
     console.log(`ceiling done: ${fmt(ceiling.rps)} req/s, p99 ${fmt(ceiling.p99, 1)} ms`);
+
+    // (a') The durable floor: what storing each request before answering costs by itself.
+    if (options.floor) {
+      const floorLog = resolve(ROOT, `data/bench-${tag}-floor.log`);
+      logs.push(floorLog);
+      const floorServer = await start({
+        name: 'floor',
+        args: ['--import', 'tsx', 'bench/floor-server.ts'],
+        cwd: ROOT,
+        env: { ...process.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-floor.db`) },
+        logFile: floorLog,
+      });
+      try {
+        floor = await measure(floorServer, new Workload(), options);
+      } finally {
+        await stop(floorServer);
+      }
+      console.log(`floor done: ${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99, 1)} ms`);
+    }
 
     // (b) backchat, each run on a fresh store: metrics on and off in turn.
     console.log(`backchat store: ${planned[0]!.description}${plan.length > 1 ? ` (and ${plan.length - 1} more like it)` : ''}`);
@@ -652,6 +677,13 @@ async function main(): Promise<number> {
   );
   console.log(`p99 ratio backchat/ceiling:        ${fmt(p99Ratio, 2)} (target ≤ ${TARGET_P99_RATIO}) ${passFail(p99Pass)}`);
   console.log(`target: ${passFail(throughputPass && p99Pass)}`);
+  if (floor) {
+    console.log(
+      `durable floor (one raw row per request, group-committed, nothing else; bench/floor-server.ts): ` +
+        `${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99, 1)} ms, ${fmt(cpuPerRequest(floor))} µs CPU/req; ` +
+        `ratio to the ceiling ${fmt(floor.rps / ceiling.rps, 2)} (p99 ${fmt(floor.p99 / ceiling.p99, 2)}), backchat/floor ${fmt(backchat.rps / floor.rps, 2)}`,
+    );
+  }
 
   // Cost of metrics: every metrics-on run against every metrics-off run, same load.
   const cost = metricsCost(runs);
