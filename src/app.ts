@@ -105,13 +105,14 @@ export async function buildApp(
     },
     onIpAllowlistMiss: (mode) => deps.metrics.observeIpAllowlistMiss(mode),
   });
+  const auth = createOperatorAuth({ db: deps.database.db, adminToken: config.adminToken, now: deps.now });
   await app.register(healthRoutes, {
     database: deps.database,
     activity: deps.activity,
     warnings: configurationWarnings(config),
+    auth,
     isShuttingDown: lifecycle.isShuttingDown,
   });
-  const auth = createOperatorAuth({ db: deps.database.db, adminToken: config.adminToken, now: deps.now });
   await app.register(authRoutes, {
     db: deps.database.db,
     auth,

@@ -1,16 +1,21 @@
 /**
- * `GET /api/health`: the process is alive (and what it knows about its own state).
+ * `GET /api/health`: the process is alive (and what it knows about its own state). Configuration
+ * warnings are shown to admins only: "the webhook endpoint is open" is worth telling the operator
+ * of backchat, not whoever probes it.
  * `GET /api/ready`: it can take traffic: the database answers, migrations are applied, and it is
  * not shutting down. Load balancers route by the second.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebhookActivity } from '../observability/webhook-activity.js';
+import { bearerToken } from '../security/token-matcher.js';
 import type { DatabaseHandle } from '../storage/database.js';
+import type { OperatorAuth } from './operator-auth.js';
 
 export interface HealthRoutesOptions {
   database: Pick<DatabaseHandle, 'readiness'>;
   activity: WebhookActivity;
   warnings: readonly string[];
+  auth: Pick<OperatorAuth, 'identify'>;
   isShuttingDown: () => boolean;
 }
 
@@ -21,7 +26,7 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
     {
       schema: {
         tags: ['operations'],
-        summary: 'Liveness, the last accepted webhook and configuration warnings',
+        summary: 'Liveness, the last accepted webhook and (for admins) configuration warnings',
         response: {
           200: {
             type: 'object',
@@ -34,13 +39,15 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
         },
       },
     },
-    async () => {
+    async (request) => {
     const last = options.activity.lastAcceptedAt();
+    const principal = await options.auth.identify(bearerToken(request.headers.authorization));
+    const isAdmin = principal?.kind === 'admin-token' || principal?.user.role === 'admin';
     return {
       status: 'ok',
       message: 'backchat is running',
       lastWebhookAt: last === null ? null : new Date(last).toISOString(),
-      warnings: options.warnings,
+      ...(isAdmin && { warnings: options.warnings }),
     };
     },
   );

@@ -61,10 +61,15 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(text).toContain('nodejs_eventloop_lag_seconds');
     });
 
-    it('reports health with no webhook yet and the configuration warnings', async () => {
-      const response = await t.app.inject({ method: 'GET', url: '/api/health' });
+    it('reports health with no webhook yet, and the configuration warnings to admins only', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/health', headers: admin });
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({ status: 'ok', lastWebhookAt: null, warnings: [expect.stringMatching(/webhook endpoint is open/)] });
+      for (const headers of [{}, { authorization: 'Bearer not-a-token' }]) {
+        const anonymous = await t.app.inject({ method: 'GET', url: '/api/health', headers });
+        expect(anonymous.statusCode).toBe(200);
+        expect(anonymous.json()).toEqual({ status: 'ok', message: 'backchat is running', lastWebhookAt: null });
+      }
     });
 
     it('counts a known sequence of requests', async () => {
@@ -310,7 +315,10 @@ describe('metrics on a port of their own (a real process)', () => {
   it('serves /metrics on METRICS_PORT without a token, and not on the public port', async () => {
     const database = await createTestDatabase('sqlite');
     const metricsPort = await findFreePort();
-    const server = await startServer({ databaseUrl: database.url, env: { METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1' } });
+    const server = await startServer({
+      databaseUrl: database.url,
+      env: { METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', ADMIN_TOKEN: ADMIN },
+    });
     try {
       await fetch(server.webhookUrl, {
         method: 'POST',
@@ -322,7 +330,7 @@ describe('metrics on a port of their own (a real process)', () => {
       const text = await scraped.text();
       expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(1);
       expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(404);
-      const health = (await (await fetch(`${server.baseUrl}/api/health`)).json()) as { warnings: string[] };
+      const health = (await (await fetch(`${server.baseUrl}/api/health`, { headers: admin })).json()) as { warnings: string[] };
       expect(health.warnings.join(' ')).not.toMatch(/Metrics are not served/);
     } finally {
       await server.stop('SIGTERM');
