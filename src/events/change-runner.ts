@@ -8,7 +8,7 @@ import type { Executor } from '../storage/executor.js';
 import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
 import type { EventBus } from './in-process-bus.js';
-import { appendToOutbox } from './outbox.js';
+import { appendToOutboxAtCommit } from './outbox.js';
 
 /** A unit of work that says what it changed and which events announce it. */
 export type Change<T> = (trx: Executor) => Promise<{ result: T; events: DomainEvent[] }>;
@@ -24,9 +24,10 @@ export function createChangeRunner(deps: {
   return async (change) => {
     const { result, published } = await deps.committer.run(async (trx) => {
       const { result, events } = await change(trx);
-      return { result, published: await appendToOutbox(trx, events, deps.now()) };
+      // Settles when the batch's events are written, after this unit: not awaited here.
+      return { result, published: appendToOutboxAtCommit(trx, events, deps.now()) };
     });
-    for (const event of published) deps.bus.publish(event);
+    for (const event of await published) deps.bus.publish(event);
     return result;
   };
 }

@@ -5,7 +5,8 @@
  */
 import type { DomainEvent } from '../domain/domain-events.js';
 import type { Executor } from '../storage/executor.js';
-import { prepareQuery, type PreparedQuery } from '../storage/prepared.js';
+import { insertAtCommit, type RowsWriter } from '../storage/insert-at-commit.js';
+import { prepareRowsQuery } from '../storage/prepared.js';
 
 /** A domain event with its place in the sequence. */
 export type PublishedEvent = DomainEvent & { seq: number; createdAt: number };
@@ -24,41 +25,46 @@ function storedPayload(event: DomainEvent): string {
   return JSON.stringify(stripped);
 }
 
-/** One compiled insert per number of rows (a change announces one to a handful of events). */
-const insertStatements = new Map<number, PreparedQuery<Record<string, unknown>, { seq: number }>>();
-function insertStatementFor(count: number): PreparedQuery<Record<string, unknown>, { seq: number }> {
-  let statement = insertStatements.get(count);
-  if (!statement) {
-    statement = prepareQuery((db, p: Record<string, unknown>) =>
-      db
-        .insertInto('domain_events')
-        .values(
-          Array.from({ length: count }, (_, i) => ({
-            type: p[`type${i}`] as string,
-            payload: p[`payload${i}`] as string,
-            created_at: p[`createdAt${i}`] as number,
-          })),
-        )
-        .returning('seq'),
-    );
-    insertStatements.set(count, statement);
-  }
-  return statement;
+interface OutboxRow {
+  type: string;
+  payload: string;
+  created_at: number;
 }
 
-/** Appends events in order; returns them with their sequence numbers. */
+const insertRows = prepareRowsQuery<OutboxRow, { seq: number }>(['type', 'payload', 'created_at'], (db, rows) =>
+  db.insertInto('domain_events').values(rows).returning('seq'),
+);
+
+/** Writes events' rows in order; returns their sequence numbers in the same order. */
+const outboxWriter: RowsWriter<OutboxRow, number> = {
+  async write(trx, rows) {
+    const result = await insertRows.execute(trx, rows);
+    // Rows of one multi-row insert get increasing numbers in the order given.
+    return result.rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+  },
+};
+
+const toRow = (event: DomainEvent, now: number): OutboxRow => ({ type: event.type, payload: storedPayload(event), created_at: now });
+
+/** Appends events in order, now, outside the group committer; returns them with their sequence numbers. */
 export async function appendToOutbox(trx: Executor, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
   if (events.length === 0) return [];
-  const params: Record<string, unknown> = {};
-  events.forEach((event, i) => {
-    params[`type${i}`] = event.type;
-    params[`payload${i}`] = storedPayload(event);
-    params[`createdAt${i}`] = now;
-  });
-  const { rows } = await insertStatementFor(events.length).execute(trx, params);
-  // Rows of one multi-row insert get increasing numbers in the order given.
-  const seqs = rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+  const seqs = await outboxWriter.write(
+    trx,
+    events.map((event) => toRow(event, now)),
+  );
   return events.map((event, i) => ({ ...event, seq: seqs[i]!, createdAt: now }));
+}
+
+/**
+ * Appends events with the rest of the group-committed batch, just before it commits (one
+ * statement for all of the batch's events); resolves to them with their sequence numbers then.
+ * Never await it inside the unit of work that calls it.
+ */
+export function appendToOutboxAtCommit(trx: Executor, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
+  return Promise.all(
+    events.map(async (event) => ({ ...event, seq: await insertAtCommit(trx, outboxWriter, toRow(event, now)), createdAt: now })),
+  );
 }
 
 /** Events after `seq`, in order, at most `limit`. */

@@ -8,6 +8,7 @@ import { receiveMessage, receiveRevision, receiveStatus } from '../domain/messag
 import {
   findWebhookLogEntry,
   insertWebhookLogEntry,
+  insertWebhookLogEntryAtCommit,
   markWebhookLogEntryReplayed,
 } from '../domain/webhook-log/webhook-log.repository.js';
 import type { WebhookLogEntry } from '../domain/webhook-log/webhook-log.types.js';
@@ -210,7 +211,8 @@ export function createIntakeService(deps: {
           // A pure repeat needs no body to be replayed: its first delivery kept one.
           rawBody: applied || partial ? rawBody : null,
         };
-        await insertWebhookLogEntry(trx, entry);
+        // Written with the rest of the batch's entries just before the commit.
+        void insertWebhookLogEntryAtCommit(trx, entry);
         return { result: entry, events };
       });
       return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };

@@ -5,9 +5,11 @@
  *
  * A unit of work must touch nothing but the transaction it is given: it may run twice, because
  * when a batch fails, the batch is rolled back and every unit is retried alone, so that one bad
- * event fails only its own request.
+ * event fails only its own request. Rows a unit adds with `insertAtCommit` are written after the
+ * batch's last unit, before the commit.
  */
 import type { Kysely, Transaction } from 'kysely';
+import { openInsertsAtCommit, writeInsertsAtCommit } from './insert-at-commit.js';
 
 export type UnitOfWork<DB, T> = (trx: Transaction<DB>) => Promise<T>;
 
@@ -47,8 +49,10 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
   let writing: Promise<void> | undefined;
   const transaction = <T>(work: (trx: Transaction<DB>) => Promise<T>) =>
     db.transaction().execute(async (trx) => {
+      openInsertsAtCommit(trx);
       await options.onBegin?.(trx);
       const result = await work(trx);
+      await writeInsertsAtCommit(trx);
       await options.onEnd?.(trx);
       return result;
     });

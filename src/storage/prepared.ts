@@ -12,7 +12,51 @@ import type { Executor } from './executor.js';
 
 const MARK = '\u0000backchat-param:';
 
-type Slot = { name: string } | { constant: unknown };
+/** Where a compiled parameter's value comes from on each run. */
+type Slot<K> = { key: K } | { constant: unknown };
+
+interface Compiled<R, K> {
+  query: CompiledQuery<R>;
+  slots: Slot<K>[];
+}
+
+/**
+ * Compiles `build` once per adapter (dialect: SQL differs between SQLite and PostgreSQL). The
+ * placeholder strings it put in the query (`placeholder(name)`) become slots keyed by `keyOf(name)`.
+ */
+function compileOnce<R, K>(build: (db: Executor) => Compilable<R>, keyOf: (name: string) => K): (db: Executor) => Compiled<R, K> {
+  const compiled = new WeakMap<object, Compiled<R, K>>();
+  return (db) => {
+    const adapter = db.getExecutor().adapter;
+    let entry = compiled.get(adapter);
+    if (!entry) {
+      const query = build(db).compile();
+      const slots = query.parameters.map((value): Slot<K> =>
+        typeof value === 'string' && value.startsWith(MARK) ? { key: keyOf(value.slice(MARK.length)) } : { constant: value },
+      );
+      entry = { query, slots };
+      compiled.set(adapter, entry);
+    }
+    return entry;
+  };
+}
+
+const placeholder = (name: string) => `${MARK}${name}`;
+
+/** Runs a compiled query with these parameters. */
+function run<R>(db: Executor, query: CompiledQuery<R>, parameters: unknown[]): Promise<QueryResult<R>> {
+  // Inside a transaction its connection is ours alone; a synchronous driver can then skip
+  // Kysely's connection handling and promises, which cost more than a small statement takes.
+  const runSynchronously = db.isTransaction ? synchronousRunners.get(db.getExecutor().adapter) : undefined;
+  if (runSynchronously) {
+    try {
+      return Promise.resolve(runSynchronously(query.sql, parameters) as QueryResult<R>);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return db.executeQuery<R>({ ...query, parameters });
+}
 
 export interface PreparedQuery<P, R> {
   /** Runs with these values; the result rows are those the built query returns. */
@@ -24,35 +68,54 @@ export interface PreparedQuery<P, R> {
  * build the same query shape whatever the values (no branching on them).
  */
 export function prepareQuery<P extends object, R>(build: (db: Executor, params: P) => Compilable<R>): PreparedQuery<P, R> {
-  // One compilation per adapter (dialect): SQL differs between SQLite and PostgreSQL.
-  const compiled = new WeakMap<object, { query: CompiledQuery<R>; slots: Slot[] }>();
-  const placeholders = new Proxy({}, { get: (_target, name) => `${MARK}${String(name)}` }) as P;
-
+  const placeholders = new Proxy({}, { get: (_target, name) => placeholder(String(name)) }) as P;
+  const compiled = compileOnce((db) => build(db, placeholders), (name) => name);
   return {
     execute(db, params) {
-      const adapter = db.getExecutor().adapter;
-      let entry = compiled.get(adapter);
-      if (!entry) {
-        const query = build(db, placeholders).compile();
-        const slots = query.parameters.map((value): Slot =>
-          typeof value === 'string' && value.startsWith(MARK) ? { name: value.slice(MARK.length) } : { constant: value },
-        );
-        entry = { query, slots };
-        compiled.set(adapter, entry);
-      }
+      const { query, slots } = compiled(db);
       const values = params as Record<string, unknown>;
-      const parameters = entry.slots.map((slot) => ('name' in slot ? values[slot.name] : slot.constant));
-      // Inside a transaction its connection is ours alone; a synchronous driver can then skip
-      // Kysely's connection handling and promises, which cost more than a small statement takes.
-      const runSynchronously = db.isTransaction ? synchronousRunners.get(adapter) : undefined;
-      if (runSynchronously) {
-        try {
-          return Promise.resolve(runSynchronously(entry.query.sql, parameters) as QueryResult<R>);
-        } catch (error) {
-          return Promise.reject(error);
-        }
+      return run(
+        db,
+        query,
+        slots.map((slot) => ('key' in slot ? values[slot.key] : slot.constant)),
+      );
+    },
+  };
+}
+
+/**
+ * A query over a list of rows (a multi-row INSERT), compiled once for each number of rows it is
+ * run with. `build` receives placeholder rows with the given `columns`.
+ */
+export function prepareRowsQuery<Row extends object, R>(
+  columns: readonly (keyof Row & string)[],
+  build: (db: Executor, rows: Row[]) => Compilable<R>,
+): { execute(db: Executor, rows: readonly Row[]): Promise<QueryResult<R>> } {
+  const byCount = new Map<number, (db: Executor) => Compiled<R, [number, keyof Row]>>();
+  return {
+    execute(db, rows) {
+      const count = rows.length;
+      let compiled = byCount.get(count);
+      if (!compiled) {
+        const placeholderRows = Array.from(
+          { length: count },
+          (_, i) => Object.fromEntries(columns.map((column) => [column, placeholder(`${i}.${column}`)])) as Row,
+        );
+        compiled = compileOnce(
+          (builder) => build(builder, placeholderRows),
+          (name): [number, keyof Row] => {
+            const dot = name.indexOf('.');
+            return [Number(name.slice(0, dot)), name.slice(dot + 1) as keyof Row];
+          },
+        );
+        byCount.set(count, compiled);
       }
-      return db.executeQuery<R>({ ...entry.query, parameters });
+      const { query, slots } = compiled(db);
+      return run(
+        db,
+        query,
+        slots.map((slot) => ('key' in slot ? rows[slot.key[0]]![slot.key[1]] : slot.constant)),
+      );
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { likeEscaped, prefixPattern } from '../../storage/like.js';
-import { prepareQuery, row } from '../../storage/prepared.js';
+import { insertAtCommit, type RowsWriter } from '../../storage/insert-at-commit.js';
+import { prepareRowsQuery } from '../../storage/prepared.js';
 import type { Executor } from '../../storage/executor.js';
 import type { WebhookEventsTable } from '../../storage/schema.js';
 import {
@@ -40,10 +41,12 @@ const WEBHOOK_EVENT_COLUMNS = [
   'duration_ms', 'error', 'raw_body', 'auth_scheme', 'auth_key', 'ip_allowed', 'replay_of', 'replayed_at', 'replay_outcome',
 ] as const;
 
-const insertEntry = prepareQuery((db, p: Selectable<WebhookEventsTable>) => db.insertInto('webhook_events').values(row(p, WEBHOOK_EVENT_COLUMNS)));
+const insertRows = prepareRowsQuery<Selectable<WebhookEventsTable>, never>(WEBHOOK_EVENT_COLUMNS, (db, rows) =>
+  db.insertInto('webhook_events').values(rows),
+);
 
-export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry): Promise<void> {
-  await insertEntry.execute(db, {
+function toRow(entry: WebhookLogEntry): Selectable<WebhookEventsTable> {
+  return {
     id: entry.id,
     received_at: entry.receivedAt,
     client_ip: entry.clientIp,
@@ -63,7 +66,26 @@ export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry
     replay_of: entry.replayOf,
     replayed_at: entry.replayedAt,
     replay_outcome: entry.replayOutcome,
-  });
+  };
+}
+
+const webhookLogWriter: RowsWriter<WebhookLogEntry, void> = {
+  async write(trx, entries) {
+    await insertRows.execute(trx, entries.map(toRow));
+    return entries.map(() => undefined);
+  },
+};
+
+export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry): Promise<void> {
+  await webhookLogWriter.write(db, [entry]);
+}
+
+/**
+ * Records the entry with the rest of the group-committed batch, just before it commits (one
+ * statement for the whole batch). Resolves once written; never await it inside its unit of work.
+ */
+export function insertWebhookLogEntryAtCommit(trx: Executor, entry: WebhookLogEntry): Promise<void> {
+  return insertAtCommit(trx, webhookLogWriter, entry);
 }
 
 export async function findWebhookLogEntry(db: Executor, id: string): Promise<WebhookLogEntry | undefined> {

@@ -1,0 +1,85 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects, type TestDatabase } from '../../test/helpers/test-database.js';
+import { openDatabase, type DatabaseHandle } from './database.js';
+import type { Executor } from './executor.js';
+import { createGroupCommitter } from './group-commit.js';
+import { insertAtCommit, type RowsWriter } from './insert-at-commit.js';
+import { migrateToLatest } from './migrations/index.js';
+import { prepareRowsQuery } from './prepared.js';
+
+interface Row {
+  type: string;
+  payload: string;
+  created_at: number;
+}
+
+const insertRows = prepareRowsQuery<Row, { seq: number }>(['type', 'payload', 'created_at'], (db, rows) =>
+  db.insertInto('domain_events').values(rows).returning('seq'),
+);
+
+describe.each(testDialects)('inserts at commit on %s', (dialect) => {
+  let testDb: TestDatabase;
+  let handle: DatabaseHandle;
+  /** The size of every statement the writer ran. */
+  let statements: number[];
+  let writer: RowsWriter<Row, number>;
+  beforeEach(async () => {
+    testDb = await createTestDatabase(dialect);
+    handle = openDatabase(testDb.url);
+    await migrateToLatest(handle.db);
+    statements = [];
+    writer = {
+      async write(trx, rows) {
+        statements.push(rows.length);
+        const { rows: inserted } = await insertRows.execute(trx, rows);
+        return inserted.map((r) => Number(r.seq)).sort((a, b) => a - b);
+      },
+    };
+  });
+  afterEach(async () => {
+    await handle.close();
+    await testDb.drop();
+  });
+
+  const stored = async () =>
+    (await handle.db.selectFrom('domain_events').select(['seq', 'payload']).orderBy('seq').execute()).map((r) => ({ seq: Number(r.seq), payload: r.payload }));
+  const row = (payload: string): Row => ({ type: 'contact.updated', payload, created_at: 1 });
+
+  it("writes a batch's rows in few statements, in the order the units added them, before the commit", async () => {
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 1000 });
+    // 300 units of one batch, two rows each: 600 rows in chunks of 256, 256, 64, 16 and 8.
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        committer.run(async (trx: Executor) => ({ seqs: [insertAtCommit(trx, writer, row(`${i}a`)), insertAtCommit(trx, writer, row(`${i}b`))] })),
+      ),
+    );
+    expect(statements).toEqual([256, 256, 64, 16, 8]);
+    const rows = await stored();
+    expect(rows.map((r) => r.payload)).toEqual(Array.from({ length: 300 }, (_, i) => [`${i}a`, `${i}b`]).flat());
+    // Each unit learns the sequence numbers of its own rows.
+    const seqs = await Promise.all(results.flatMap((r) => r.seqs));
+    expect(seqs).toEqual(rows.map((r) => r.seq));
+  });
+
+  it('writes the rows of a failed batch only for the units that succeed alone', async () => {
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    const outcomes = await Promise.allSettled(
+      ['first', 'bad', 'last'].map((payload) =>
+        committer.run(async (trx: Executor) => {
+          const seq = insertAtCommit(trx, writer, row(payload));
+          if (payload === 'bad') throw new Error('this unit fails');
+          return { seq };
+        }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const rows = await stored();
+    expect(rows.map((r) => r.payload)).toEqual(['first', 'last']);
+    const seqOf = async (o: PromiseSettledResult<{ seq: Promise<number> }>) => (o.status === 'fulfilled' ? o.value.seq : undefined);
+    expect([await seqOf(outcomes[0]!), await seqOf(outcomes[2]!)]).toEqual(rows.map((r) => r.seq));
+  });
+
+  it('refuses a transaction the group committer did not open (its rows would never be written)', async () => {
+    await expect(handle.db.transaction().execute(async (trx) => insertAtCommit(trx, writer, row('lost')))).rejects.toThrow(/group committer/);
+  });
+});

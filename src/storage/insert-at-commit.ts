@@ -1,0 +1,89 @@
+/**
+ * Rows that the units of one group-committed transaction insert into the same table (each
+ * request's webhook-log entry, its outbox events) are written together just before the
+ * transaction commits: a few multi-row statements per batch instead of one statement per unit.
+ * On PostgreSQL every statement is a round trip, and round trips in turn are what bound its
+ * throughput; on SQLite it saves the fixed cost of each statement.
+ *
+ * Rows are written in the order they were added, so that numbers a table assigns (the outbox's
+ * sequence) follow the order of the units. Nothing in the transaction sees them before the end,
+ * so only rows that no later unit reads belong here.
+ */
+import type { Executor } from './executor.js';
+
+/** How one table's rows are written: returns one result per row, in the rows' order. */
+export interface RowsWriter<Row, Result> {
+  write(trx: Executor, rows: Row[]): Promise<Result[]>;
+}
+
+interface Waiting {
+  rows: unknown[];
+  settlers: { resolve: (result: unknown) => void; reject: (error: unknown) => void }[];
+}
+
+/** The transactions the group committer has opened, with the rows waiting in each. */
+const openTransactions = new WeakMap<object, Map<RowsWriter<unknown, unknown>, Waiting>>();
+
+/**
+ * Most rows in one statement. Chunks are powers of two up to this, so that a writer compiles at
+ * most nine statement shapes however the batches vary.
+ */
+const MAX_ROWS_PER_STATEMENT = 256;
+
+/** The group committer calls this when a transaction begins (it is generic over the schema). */
+export function openInsertsAtCommit(trx: object): void {
+  openTransactions.set(trx, new Map());
+}
+
+/**
+ * Adds `row` to the rows `writer` writes when `trx` is about to commit; resolves to its result
+ * then. Do not await it inside the transaction's own unit of work: it settles only after every
+ * unit of the batch has run.
+ */
+export function insertAtCommit<Row, Result>(trx: Executor, writer: RowsWriter<Row, Result>, row: Row): Promise<Result> {
+  const waitingByWriter = openTransactions.get(trx);
+  if (!waitingByWriter) throw new Error('insertAtCommit needs a transaction opened by the group committer');
+  let waiting = waitingByWriter.get(writer as RowsWriter<unknown, unknown>);
+  if (!waiting) {
+    waiting = { rows: [], settlers: [] };
+    waitingByWriter.set(writer as RowsWriter<unknown, unknown>, waiting);
+  }
+  const { rows, settlers } = waiting;
+  const result = new Promise<Result>((resolve, reject) => {
+    rows.push(row);
+    settlers.push({ resolve: resolve as (result: unknown) => void, reject });
+  });
+  // When the transaction fails, the group committer runs its units again in new transactions and
+  // answers from those; nobody waits for this promise any more.
+  result.catch(() => undefined);
+  return result;
+}
+
+/** The group committer calls this after the last unit of `trx` and before it commits. */
+export async function writeInsertsAtCommit(trx: object): Promise<void> {
+  const waitingByWriter = openTransactions.get(trx);
+  openTransactions.delete(trx);
+  if (!waitingByWriter) return;
+  for (const [writer, { rows, settlers }] of waitingByWriter) {
+    try {
+      let written = 0;
+      while (written < rows.length) {
+        const size = chunkSize(rows.length - written);
+        // Rows were only added through insertAtCommit, which takes the application's Executor.
+        const results = await writer.write(trx as Executor, rows.slice(written, written + size));
+        results.forEach((result, i) => settlers[written + i]!.resolve(result));
+        written += size;
+      }
+    } catch (error) {
+      for (const settler of settlers) settler.reject(error);
+      throw error;
+    }
+  }
+}
+
+/** The largest power of two up to MAX_ROWS_PER_STATEMENT that is at most `remaining`. */
+function chunkSize(remaining: number): number {
+  let size = MAX_ROWS_PER_STATEMENT;
+  while (size > remaining) size /= 2;
+  return size;
+}
