@@ -124,7 +124,7 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     }
   });
 
-  it('is not ready while shutting down, nor when the database is gone', async () => {
+  it('is not ready while shutting down, nor when the database is gone (but still alive)', async () => {
     const t = await createTestApp(dialect);
     try {
       t.lifecycle.beginShutdown();
@@ -144,6 +144,10 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       const response = await t2.app.inject({ method: 'GET', url: '/api/ready' });
       expect(response.statusCode).toBe(503);
       expect(response.json()).toEqual({ status: 'error', message: 'Not ready: database unreachable', code: 503 });
+      // Still alive, even asked with a token that would need the database to check.
+      const health = await t2.app.inject({ method: 'GET', url: '/api/health', headers: { authorization: 'Bearer bc_some-session-token' } });
+      expect(health.statusCode).toBe(200);
+      expect(health.json()).toEqual({ status: 'ok', message: 'backchat is running', lastWebhookAt: null });
     } finally {
       await t2.app.close();
       await t2.close().catch(() => undefined);
