@@ -772,7 +772,7 @@ async function main(): Promise<number> {
     for (const line of run.verification.lines) console.log(`  ${runs.length > 1 ? '  ' : ''}${line}`);
   }
 
-  for (const measured of [ceiling, ...runs.map((r) => r.measured)]) {
+  for (const measured of [ceiling, ...(floor ? [floor] : []), ...runs.map((r) => r.measured)]) {
     const failed = measured.tally.message.failed + measured.tally.status.failed + measured.tally.contact.failed;
     if (failed > 0 || measured.non2xx > 0) problems.push(`${measured.name}: ${Math.max(failed, measured.non2xx)} non-2xx responses`);
     if (measured.errors > 0) problems.push(`${measured.name}: ${measured.errors} request errors (${measured.timeouts} timeouts)`);
@@ -787,6 +787,7 @@ async function main(): Promise<number> {
       options: { ...options, store: options.store.kind },
       dialect,
       ceiling,
+      floor,
       backchat,
       throughputRatio,
       p99Ratio,

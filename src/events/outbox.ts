@@ -62,9 +62,13 @@ export async function appendToOutbox(trx: Executor, events: DomainEvent[], now: 
  * Never await it inside the unit of work that calls it.
  */
 export function appendToOutboxAtCommit(trx: Executor, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
-  return Promise.all(
+  const published = Promise.all(
     events.map(async (event) => ({ ...event, seq: await insertAtCommit(trx, outboxWriter, toRow(event, now)), createdAt: now })),
   );
+  // When the transaction fails, the group committer runs the change again and answers from that
+  // run: nobody awaits this promise then, and its rejection must not end the process.
+  published.catch(() => undefined);
+  return published;
 }
 
 /** Events after `seq`, in order, at most `limit`. */

@@ -212,7 +212,7 @@ export function createIntakeService(deps: {
           rawBody: applied || partial ? rawBody : null,
         };
         // Written with the rest of the batch's entries just before the commit.
-        void insertWebhookLogEntryAtCommit(trx, entry);
+        insertWebhookLogEntryAtCommit(trx, entry);
         return { result: entry, events };
       });
       return partial ? { entry, skippedItems: parsed.itemErrors } : { entry };

@@ -47,13 +47,13 @@ describe.each(testDialects)('inserts at commit on %s', (dialect) => {
 
   it("writes a batch's rows in few statements, in the order the units added them, before the commit", async () => {
     const committer = createGroupCommitter(handle.db, { maxBatchSize: 1000 });
-    // 300 units of one batch, two rows each: 600 rows in chunks of 256, 256, 64, 16 and 8.
+    // 300 units of one batch, two rows each: 600 rows in statements of 256, 256 and 88.
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
         committer.run(async (trx: Executor) => ({ seqs: [insertAtCommit(trx, writer, row(`${i}a`)), insertAtCommit(trx, writer, row(`${i}b`))] })),
       ),
     );
-    expect(statements).toEqual([256, 256, 64, 16, 8]);
+    expect(statements).toEqual([256, 256, 88]);
     const rows = await stored();
     expect(rows.map((r) => r.payload)).toEqual(Array.from({ length: 300 }, (_, i) => [`${i}a`, `${i}b`]).flat());
     // Each unit learns the sequence numbers of its own rows.
@@ -77,6 +77,29 @@ describe.each(testDialects)('inserts at commit on %s', (dialect) => {
     expect(rows.map((r) => r.payload)).toEqual(['first', 'last']);
     const seqOf = async (o: PromiseSettledResult<{ seq: Promise<number> }>) => (o.status === 'fulfilled' ? o.value.seq : undefined);
     expect([await seqOf(outcomes[0]!), await seqOf(outcomes[2]!)]).toEqual(rows.map((r) => r.seq));
+  });
+
+  it('fails every unit of a batch whose rows cannot be written, and ends nothing else (no unhandled rejection)', async () => {
+    const failing: RowsWriter<Row, number> = {
+      async write() {
+        throw new Error('the disk is full');
+      },
+    };
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    // Each unit hands out a promise derived from its row, as the outbox does; the committer retries
+    // each unit alone, and the promises of the failed batch are never awaited.
+    const outcomes = await Promise.allSettled(
+      ['one', 'two'].map((payload) =>
+        committer.run(async (trx: Executor) => {
+          const seq = insertAtCommit(trx, failing, row(payload));
+          const derived = seq.then((n) => n + 1);
+          derived.catch(() => undefined);
+          return { derived };
+        }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(await stored()).toEqual([]);
   });
 
   it('refuses a transaction the group committer did not open (its rows would never be written)', async () => {

@@ -24,10 +24,7 @@ interface Waiting {
 /** The transactions the group committer has opened, with the rows waiting in each. */
 const openTransactions = new WeakMap<object, Map<RowsWriter<unknown, unknown>, Waiting>>();
 
-/**
- * Most rows in one statement. Chunks are powers of two up to this, so that a writer compiles at
- * most nine statement shapes however the batches vary.
- */
+/** Most rows in one statement: one statement per 256 rows, and one for the rest. */
 const MAX_ROWS_PER_STATEMENT = 256;
 
 /** The group committer calls this when a transaction begins (it is generic over the schema). */
@@ -38,7 +35,9 @@ export function openInsertsAtCommit(trx: object): void {
 /**
  * Adds `row` to the rows `writer` writes when `trx` is about to commit; resolves to its result
  * then. Do not await it inside the transaction's own unit of work: it settles only after every
- * unit of the batch has run.
+ * unit of the batch has run. A promise derived from it and handed out of the unit (by `then`,
+ * `Promise.all`, an async function) needs a rejection handler of its own: when the transaction
+ * fails, nobody may be left to await it.
  */
 export function insertAtCommit<Row, Result>(trx: Executor, writer: RowsWriter<Row, Result>, row: Row): Promise<Result> {
   const waitingByWriter = openTransactions.get(trx);
@@ -64,26 +63,19 @@ export async function writeInsertsAtCommit(trx: object): Promise<void> {
   const waitingByWriter = openTransactions.get(trx);
   openTransactions.delete(trx);
   if (!waitingByWriter) return;
-  for (const [writer, { rows, settlers }] of waitingByWriter) {
-    try {
-      let written = 0;
-      while (written < rows.length) {
-        const size = chunkSize(rows.length - written);
+  try {
+    for (const [writer, { rows, settlers }] of waitingByWriter) {
+      for (let written = 0; written < rows.length; written += MAX_ROWS_PER_STATEMENT) {
+        const chunk = rows.slice(written, written + MAX_ROWS_PER_STATEMENT);
         // Rows were only added through insertAtCommit, which takes the application's Executor.
-        const results = await writer.write(trx as Executor, rows.slice(written, written + size));
+        const results = await writer.write(trx as Executor, chunk);
+        if (results.length !== chunk.length) throw new Error(`A rows writer returned ${results.length} results for ${chunk.length} rows`);
         results.forEach((result, i) => settlers[written + i]!.resolve(result));
-        written += size;
       }
-    } catch (error) {
-      for (const settler of settlers) settler.reject(error);
-      throw error;
     }
+  } catch (error) {
+    // Every waiting unit learns of it (the transaction fails); settled ones ignore it.
+    for (const { settlers } of waitingByWriter.values()) for (const settler of settlers) settler.reject(error);
+    throw error;
   }
-}
-
-/** The largest power of two up to MAX_ROWS_PER_STATEMENT that is at most `remaining`. */
-function chunkSize(remaining: number): number {
-  let size = MAX_ROWS_PER_STATEMENT;
-  while (size > remaining) size /= 2;
-  return size;
 }

@@ -3,6 +3,7 @@
  * inject(). Fixtures are the seed's examples verbatim.
  */
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
@@ -363,6 +364,31 @@ describe.each(testDialects)('internal failures on %s', (dialect) => {
     } finally {
       await t.app.close();
       await t.close().catch(() => undefined);
+    }
+  });
+
+  it('answers 500 when the outbox cannot be written at commit, and keeps serving (nothing crashes)', async () => {
+    const t = await createTestApp(dialect);
+    const refuseEvents =
+      dialect === 'sqlite'
+        ? [sql`CREATE TRIGGER refuse_events BEFORE INSERT ON domain_events BEGIN SELECT RAISE(ABORT, 'no events'); END`]
+        : [
+            sql`CREATE FUNCTION refuse_events() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no events'; END $$ LANGUAGE plpgsql`,
+            sql`CREATE TRIGGER refuse_events BEFORE INSERT ON domain_events FOR EACH ROW EXECUTE FUNCTION refuse_events()`,
+          ];
+    try {
+      for (const statement of refuseEvents) await statement.execute(t.deps.database.db);
+      // Two at once: one batch fails, then each is retried alone; the failed batch's promises are
+      // never awaited, and must not end the process as unhandled rejections.
+      const refused = await Promise.all([t.postWebhook(message()), t.postWebhook(message())]);
+      expect(refused.map((r) => r.statusCode)).toEqual([500, 500]);
+      expect(t.published).toHaveLength(0);
+      await sql`DROP TRIGGER refuse_events${sql.raw(dialect === 'sqlite' ? '' : ' ON domain_events')}`.execute(t.deps.database.db);
+      const accepted = await t.postWebhook(message());
+      expect(accepted.statusCode).toBe(200);
+      expect(t.published.map((e) => e.type)).toContain('message.created');
+    } finally {
+      await t.close();
     }
   });
 });

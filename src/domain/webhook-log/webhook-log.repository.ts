@@ -82,10 +82,10 @@ export async function insertWebhookLogEntry(db: Executor, entry: WebhookLogEntry
 
 /**
  * Records the entry with the rest of the group-committed batch, just before it commits (one
- * statement for the whole batch). Resolves once written; never await it inside its unit of work.
+ * statement for the whole batch). Should that fail, the transaction fails with it.
  */
-export function insertWebhookLogEntryAtCommit(trx: Executor, entry: WebhookLogEntry): Promise<void> {
-  return insertAtCommit(trx, webhookLogWriter, entry);
+export function insertWebhookLogEntryAtCommit(trx: Executor, entry: WebhookLogEntry): void {
+  void insertAtCommit(trx, webhookLogWriter, entry);
 }
 
 export async function findWebhookLogEntry(db: Executor, id: string): Promise<WebhookLogEntry | undefined> {
