@@ -45,7 +45,7 @@ export async function openDependencies(
   logger: DependencyLogger,
   options: { now?: () => number } = {},
 ): Promise<Dependencies> {
-  const database = openDatabase(config.databaseUrl);
+  const database = openDatabase(config.databaseUrl, (error) => logger.error({ err: error }, 'store background work failed'));
   try {
     await migrateToLatest(database.db);
   } catch (error) {

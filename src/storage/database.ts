@@ -37,10 +37,13 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-/** Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. */
-export function openDatabase(databaseUrl: string): DatabaseHandle {
+/**
+ * Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. `onBackgroundError` hears of failures
+ * of background work that the store survives (SQLite's checkpointer).
+ */
+export function openDatabase(databaseUrl: string, onBackgroundError?: (error: Error) => void): DatabaseHandle {
   if (databaseUrl.startsWith('sqlite:')) {
-    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length));
+    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), onBackgroundError);
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     return wrap(new Kysely<Database>({ dialect }), 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null);

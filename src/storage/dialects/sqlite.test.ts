@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -27,5 +27,21 @@ describe('SQLite background checkpoints', () => {
     const deadline = Date.now() + 5000;
     while (statSync(file).size < before + 300_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(statSync(file).size).toBeGreaterThan(before + 300_000);
+  });
+
+  it('says when the checkpointer cannot work, and the store goes on without it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'backchat-checkpoint-'));
+    const file = join(dir, 'store.db');
+    const errors: Error[] = [];
+    handle = openDatabase(`sqlite:${file}`, (error) => errors.push(error));
+    // Moved away before the thread opens it, and back once it has given up.
+    renameSync(file, `${file}.away`);
+    const deadline = Date.now() + 5000;
+    while (errors.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    renameSync(`${file}.away`, file);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^SQLite background checkpointer stopped: /)]);
+    await sql`create table notes (id integer primary key, body text)`.execute(handle.db);
+    await sql`insert into notes (body) values ('still written')`.execute(handle.db);
+    expect((await sql<{ n: number }>`select count(*) as n from notes`.execute(handle.db)).rows[0]!.n).toBe(1);
   });
 });

@@ -10,8 +10,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { SqliteDialect, type Dialect, type DialectAdapter, type SqliteDatabase } from 'kysely';
 import { registerSynchronousRunner } from '../prepared.js';
 
-/** Where the SQLite database lives: a file path or ':memory:'. */
-export function openSqliteDialect(location: string): Dialect {
+/**
+ * Where the SQLite database lives: a file path or ':memory:'. `onBackgroundError` hears of a
+ * failure of the background checkpointer (the store keeps working: the automatic checkpoint inside
+ * a COMMIT takes over, at the price of stalls on the event loop).
+ */
+export function openSqliteDialect(location: string, onBackgroundError: (error: Error) => void = () => undefined): Dialect {
   if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
   const database = new BetterSqlite3(location);
   database.pragma('journal_mode = WAL');
@@ -26,7 +30,7 @@ export function openSqliteDialect(location: string): Dialect {
   // which, run by a COMMIT here, the event loop would stand still. A background thread does it
   // (below); this automatic one, in a COMMIT, is only the backstop should that thread fall behind.
   database.pragma('wal_autocheckpoint = 10000');
-  const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location);
+  const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location, onBackgroundError);
   // Kysely's destroy() closes the database.
   return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()));
 }
@@ -61,19 +65,25 @@ const CHECKPOINT_INTERVAL_MS = 100;
  * database file is synced before the WAL may be reused. Evaluated from a string so that it needs
  * no file of its own (and runs the same from the sources under test as from dist/).
  */
-function startBackgroundCheckpointer(location: string): Worker {
+function startBackgroundCheckpointer(location: string, onError: (error: Error) => void): Worker {
   const worker = new Worker(
     `
-    const { workerData } = require('node:worker_threads');
+    const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.driver);
     const db = new Database(workerData.location, { fileMustExist: true });
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
+    let reported = false;
     const loop = () => {
       try {
         db.pragma('wal_checkpoint(PASSIVE)');
-      } catch {
-        // Busy or failing: the writer's automatic checkpoint still bounds the WAL.
+        reported = false;
+      } catch (error) {
+        // Busy is normal (another checkpoint runs); anything else is said once until it recovers.
+        if (!String(error && error.code).startsWith('SQLITE_BUSY') && !reported) {
+          reported = true;
+          parentPort.postMessage(String(error && error.message));
+        }
       }
       setTimeout(loop, workerData.intervalMs);
     };
@@ -84,9 +94,11 @@ function startBackgroundCheckpointer(location: string): Worker {
       workerData: { location, driver: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS },
     },
   );
-  // Never what keeps the process alive, and never what brings it down: the backstop remains.
+  // Never what keeps the process alive, and never what brings it down: the backstop remains. But
+  // said, so that an operator learns why the event loop stalls on commits.
   worker.unref();
-  worker.on('error', () => undefined);
+  worker.on('message', (message: string) => onError(new Error(`SQLite background checkpoint failed: ${message}`)));
+  worker.on('error', (error) => onError(new Error(`SQLite background checkpointer stopped: ${error.message}`, { cause: error })));
   return worker;
 }
 
