@@ -40,16 +40,14 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
       },
     },
     async (request) => {
-    const last = options.activity.lastAcceptedAt();
-    // Liveness must not depend on the database: a token that cannot be checked counts as none.
-    const principal = await options.auth.identify(bearerToken(request.headers.authorization)).catch(() => null);
-    const isAdmin = principal?.kind === 'admin-token' || principal?.user.role === 'admin';
-    return {
-      status: 'ok',
-      message: 'backchat is running',
-      lastWebhookAt: last === null ? null : new Date(last).toISOString(),
-      ...(isAdmin && { warnings: options.warnings }),
-    };
+      const last = options.activity.lastAcceptedAt();
+      const isAdmin = await askedByAdmin(options.auth, bearerToken(request.headers.authorization));
+      return {
+        status: 'ok',
+        message: 'backchat is running',
+        lastWebhookAt: last === null ? null : new Date(last).toISOString(),
+        ...(isAdmin && { warnings: options.warnings }),
+      };
     },
   );
 
@@ -57,13 +55,34 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
     '/api/ready',
     { schema: { tags: ['operations'], summary: 'Readiness: database, migrations, not shutting down', response: { 200: status, 503: { $ref: 'Error#' } } } },
     async (_request, reply) => {
-    const problems: string[] = [];
-    if (options.isShuttingDown()) problems.push('shutting down');
-    problems.push(...(await options.database.readiness()));
-    if (problems.length > 0) {
-      return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
-    }
-    return { status: 'ok', message: 'Ready' };
+      const problems: string[] = [];
+      if (options.isShuttingDown()) problems.push('shutting down');
+      problems.push(...(await options.database.readiness()));
+      if (problems.length > 0) {
+        return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
+      }
+      return { status: 'ok', message: 'Ready' };
     },
   );
+}
+
+/**
+ * How long liveness waits to learn whether a session token is an admin's. Checking it needs the
+ * database, and a database that is down, or a pool whose connections are all taken, must not stall
+ * a liveness probe (which typically gives up after a second).
+ */
+const TOKEN_CHECK_BUDGET_MS = 300;
+
+/** Whether the token is ADMIN_TOKEN or an admin's session; a token that cannot be checked in time counts as none. */
+async function askedByAdmin(auth: Pick<OperatorAuth, 'identify'>, token: string | undefined): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const giveUp = new Promise<null>((resolve) => {
+    timer = setTimeout(resolve, TOKEN_CHECK_BUDGET_MS, null);
+  });
+  try {
+    const principal = await Promise.race([auth.identify(token).catch(() => null), giveUp]);
+    return principal?.kind === 'admin-token' || principal?.user.role === 'admin';
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -154,6 +154,26 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     }
   });
 
+  it('stays alive when every database connection is taken, even asked with a token it cannot check', async () => {
+    const t = await createTestApp(dialect);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // More transactions than the pool has connections (PostgreSQL: 10; SQLite: one, the rest queue).
+    const holders = Array.from({ length: 11 }, () => t.deps.database.db.transaction().execute(() => released));
+    try {
+      const health = t.app.inject({ method: 'GET', url: '/api/health', headers: { authorization: 'Bearer bc_some-session-token' } });
+      const answer = await Promise.race([health, new Promise<'stalled'>((resolve) => setTimeout(resolve, 5_000, 'stalled'))]);
+      expect(answer).not.toBe('stalled');
+      if (answer === 'stalled') return;
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json()).toEqual({ status: 'ok', message: 'backchat is running', lastWebhookAt: null });
+    } finally {
+      release();
+      await Promise.all(holders);
+      await t.close();
+    }
+  });
+
   describe('webhook log API', () => {
     let t: TestApp;
     beforeAll(async () => {
