@@ -36,12 +36,24 @@ function compileOnce<R, K>(build: (db: Executor) => Compilable<R>, keyOf: (name:
       );
       entry = { query, slots };
       compiled.set(adapter, entry);
+      if (!compiledOnceIds.has(query.sql)) compiledOnceIds.set(query.sql, compiledOnceIds.size + 1);
     }
     return entry;
   };
 }
 
 const placeholder = (name: string) => `${MARK}${name}`;
+
+/** The SQL of every query compiled here, numbered in the order first compiled. */
+const compiledOnceIds = new Map<string, number>();
+
+/**
+ * A number for SQL that was compiled once here and will run again and again (undefined for any
+ * other query): a driver that can keep a statement parsed on the server names it after this.
+ */
+export function compiledOnceId(sql: string): number | undefined {
+  return compiledOnceIds.get(sql);
+}
 
 /** Runs a compiled query with these parameters. */
 function run<R>(db: Executor, query: CompiledQuery<R>, parameters: unknown[]): Promise<QueryResult<R>> {

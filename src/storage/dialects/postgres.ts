@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { PostgresDialect, sql, type Dialect, type Kysely } from 'kysely';
+import { compiledOnceId } from '../prepared.js';
 import type { Database } from '../schema.js';
 
 const INT8_OID = 20;
@@ -21,8 +22,44 @@ export function openPostgresDialect(connectionString: string): Dialect {
   });
   // An idle client that loses its connection emits 'error'; without a listener it would crash the process.
   pool.on('error', () => undefined);
+  pool.on('connect', keepCompiledOnceQueriesParsed);
   // Kysely's destroy() ends the pool.
   return new PostgresDialect({ pool });
+}
+
+/**
+ * The intake's statements (`storage/prepared.ts`) run thousands of times a second, each a round
+ * trip during which every other writer waits (the writer lock below). Sent as named prepared
+ * statements, they are parsed and planned once per connection instead of on every run, which
+ * takes about a third off each round trip here (docs/PERFORMANCE.md). Every other query stays
+ * unnamed.
+ */
+function keepCompiledOnceQueriesParsed(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (config: pg.QueryConfig | string, values?: unknown[]) => Promise<pg.QueryResult>;
+  // Kysely calls query(sql, parameters) and awaits the promise; that is the only form named here.
+  client.query = ((text: unknown, values?: unknown[]) => {
+    const id = typeof text === 'string' ? compiledOnceId(text) : undefined;
+    if (id === undefined) return query(text as string, values);
+    return query({ name: `backchat_${id}_${preparedGeneration}`, text: text as string, values }).catch((error: unknown) => {
+      if (isStalePreparedStatement(error)) preparedGeneration += 1;
+      throw error;
+    });
+  }) as typeof client.query;
+}
+
+/**
+ * Bumped when a prepared statement went stale, so that every connection parses its statements
+ * anew under new names. A statement that reads `*` goes stale when a migration (run by a newer
+ * instance) adds a column: PostgreSQL then refuses to run it ("cached plan must not change
+ * result type") for as long as the connection lives. The transaction that hit it fails: a webhook
+ * alone in its batch gets a 500 and is sent again, the units of a larger batch are retried alone,
+ * both under the new names. The stale statements go when their connections do.
+ */
+let preparedGeneration = 1;
+
+function isStalePreparedStatement(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type');
 }
 
 /** The channel that says "domain events were committed"; its payload is empty. */
