@@ -73,6 +73,8 @@ export async function buildApp(
           subject: entry.subject,
           outcome: entry.outcome,
           sizeBytes: entry.sizeBytes,
+          // Why it was refused or failed (field paths and rules, never the message's text).
+          ...(entry.error && { error: entry.error }),
         }),
       },
       'request completed',

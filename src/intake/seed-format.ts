@@ -16,7 +16,8 @@ export type SeedEventName = (typeof SEED_EVENTS)[number];
 /** Message types whose content is a file: they need `file.url`. */
 export const FILE_MESSAGE_TYPES = ['file', 'image', 'audio', 'video', 'document', 'voice', 'sticker'];
 
-const id = { type: ['string', 'integer'], minLength: 1, maxLength: 255 };
+// Integers beyond 2^53 have already lost digits when parsed (two ids would become one): refused.
+const id = { type: ['string', 'integer'], minLength: 1, maxLength: 255, minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
 const optionalText = (maxLength: number) => ({ type: ['string', 'null'], maxLength });
 const timestamp = { type: ['integer', 'number', 'string'] };
 
@@ -50,7 +51,7 @@ const messageSchema = {
       properties: {
         url: { type: 'string', minLength: 1, maxLength: 4096 },
         name: optionalText(1024),
-        size: { type: ['integer', 'null'], minimum: 0 },
+        size: { type: ['integer', 'null'], minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
         mimeType: optionalText(255),
       },
     },

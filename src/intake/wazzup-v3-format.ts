@@ -31,7 +31,7 @@ const messageItem = {
   required: ['messageId', 'chatId'],
   properties: {
     messageId: id,
-    chatId: { type: ['string', 'integer'], minLength: 1, maxLength: 255 },
+    chatId: { type: ['string', 'integer'], minLength: 1, maxLength: 255, minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
     channelId: nullableString(255),
     chatType: nullableString(64),
     dateTime: { type: ['string', 'number', 'null'] },
@@ -239,11 +239,10 @@ function fileNameOf(uri: string): string | null {
   }
 }
 
+/** Whole milliseconds within JavaScript's date range (what a bigint column and Date can hold), or undefined. */
 function toEpochMs(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value < 1e11 ? value * 1000 : value;
-  if (typeof value === 'string') {
-    const ms = Date.parse(value);
-    if (!Number.isNaN(ms)) return ms;
-  }
-  return undefined;
+  let ms: number | undefined;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value < 1e11 ? value * 1000 : value);
+  else if (typeof value === 'string') ms = Date.parse(value);
+  return ms !== undefined && ms >= 0 && ms <= 8.64e15 ? ms : undefined;
 }

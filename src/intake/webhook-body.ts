@@ -51,6 +51,8 @@ export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, ma
       },
     };
   }
+  // JSON can only carry U+0000 escaped, so bodies without the escape skip the walk.
+  if (raw.includes('\\u0000')) body = withoutNulCharacters(body);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, event: null, errors: { body: ['The request body must be a JSON object.'] } };
   }
@@ -64,4 +66,18 @@ export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, ma
   const seed = parseSeedBody(record, receivedAt);
   if (!seed.ok) return { ok: false, event: eventName, errors: seed.errors };
   return { ok: true, format: 'seed', events: [seed.event], label: seed.event.kind, itemErrors: {}, signature: record.signature };
+}
+
+/**
+ * U+0000 becomes U+FFFD (the replacement character) in every string. PostgreSQL's text refuses
+ * it, so a message carrying one would fail on every delivery there, while it means nothing in a
+ * chat; both stores get the same text. The raw body in the webhook log keeps the original.
+ */
+function withoutNulCharacters(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\ufffd');
+  if (Array.isArray(value)) return value.map(withoutNulCharacters);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [withoutNulCharacters(key) as string, withoutNulCharacters(item)]));
+  }
+  return value;
 }

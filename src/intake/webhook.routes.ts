@@ -50,10 +50,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    // Errors raised before the handler ran (address refused, body too large, wrong content type)
-    // are recorded here; the handler records its own.
+    // Errors raised before the handler ran (address refused, body too large, wrong content type,
+    // shutting down) are recorded here; the handler records its own.
     const errorReply = toErrorReply(error);
-    if (request.webhookLogEntry === null && errorReply.statusCode < 500) {
+    if (request.webhookLogEntry === null) {
       request.webhookLogEntry = await intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message);
     }
     return handleError(error, request, reply, errorReply);
@@ -124,7 +124,8 @@ function describe(request: FastifyRequest, reply: FastifyReply): WebhookRequest 
   const query = request.query as Record<string, unknown> | undefined;
   return {
     rawBody,
-    sizeBytes: rawBody?.length ?? (Number(request.headers['content-length']) || 0),
+    // Content-Length is whatever the client claims; the column holds a 32-bit integer.
+    sizeBytes: rawBody?.length ?? Math.min(Number(request.headers['content-length']) || 0, 2_147_483_647),
     clientIp: request.ip ?? null,
     userAgent: request.headers['user-agent'] ?? null,
     receivedAt: Math.round(Date.now() - reply.elapsedTime),

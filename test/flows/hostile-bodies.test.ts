@@ -68,9 +68,52 @@ describe.each(testDialects)('hostile bodies on %s', (dialect) => {
     }
   });
 
+  it('stores U+0000 as U+FFFD, on both stores alike, and keeps the raw body as sent', async () => {
+    const id = `nul_${dialect}\u0000id`;
+    const body = {
+      event: 'message',
+      data: { id, chatId: `nul_chat_${dialect}`, text: 'a\u0000b', type: 'text', from: '+7 777 765 43 21', timestamp: 1640995200, contact: { name: 'N\u0000', phone: '+7 777 765 43 21' } },
+    };
+    expect((await t.postWebhook(body)).statusCode).toBe(200);
+    const db = t.deps.database.db;
+    const stored = await db.selectFrom('messages').select(['text', 'raw']).where('external_id', '=', `nul_${dialect}\ufffdid`).executeTakeFirstOrThrow();
+    expect(stored.text).toBe('a\ufffdb');
+    expect(JSON.parse(stored.raw).text).toBe('a\ufffdb');
+    expect(await db.selectFrom('contacts').select('name').where('phone', '=', '+77777654321').executeTakeFirstOrThrow()).toEqual({ name: 'N\ufffd' });
+    const logged = await db.selectFrom('webhook_events').select('raw_body').where('subject', '=', `nul_${dialect}\ufffdid`).executeTakeFirstOrThrow();
+    expect(JSON.parse(logged.raw_body!)).toEqual(body);
+
+    const contact = await t.postWebhook({ event: 'contact', data: { phone: '+7 777 765 43 21', name: 'M\u0000', timestamp: 1640995300 } });
+    expect(contact.statusCode).toBe(200);
+    const unknown = await t.postWebhook({ event: 'x\u0000', data: {} });
+    expect(unknown.statusCode).toBe(400);
+    expect(Object.keys(unknown.json().errors)).toContain('event');
+    expect(await db.selectFrom('webhook_events').select('outcome').where('event', '=', 'x\ufffd').executeTakeFirst()).toEqual({ outcome: 'invalid' });
+  });
+
+  it('refuses numbers no column can hold, and integer ids that lost digits in parsing, with 400', async () => {
+    const message = (data: string) => `{"event":"message","data":{"chatId":"big_chat","type":"file","from":"+7 777 123 45 67","timestamp":1640995200,${data}}}`;
+    const tooLarge = await t.postWebhook(message('"id":"big_1","file":{"url":"https://example.com/f","size":1e20}'));
+    expect(tooLarge.statusCode).toBe(400);
+    expect(tooLarge.json().errors).toEqual({ 'data.file.size': ['The data.file.size field must not be greater than 9007199254740991.'] });
+    // 12345678901234567890 and …891 both parse to 12345678901234567000: they would be one message.
+    const unsafe = await t.postWebhook(message('"id":12345678901234567890,"file":{"url":"https://example.com/f"}'));
+    expect(unsafe.statusCode).toBe(400);
+    expect(Object.keys(unsafe.json().errors)).toEqual(['data.id']);
+    const safe = await t.postWebhook(message('"id":9007199254740991,"file":{"url":"https://example.com/f","size":9007199254740991}'));
+    expect(safe.statusCode).toBe(200);
+  });
+
   it('stores a corrupted event whole or not at all', async () => {
     const fieldNames = ['event', 'data', 'id', 'chatId', 'text', 'type', 'from', 'timestamp', 'contact', 'name', 'phone', 'file', 'url', 'messageId', 'status', 'avatar', 'size'];
-    const corruption = fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 }), fc.string({ maxLength: 20 }), fc.integer());
+    // Any code point (U+0000 too), and numbers beyond what columns and JavaScript integers hold.
+    const corruption = fc.oneof(
+      fc.constant(undefined),
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.integer(),
+      fc.constantFrom(1e20, -1e20, 2 ** 53 + 2, 1640995200.5, 0.0001),
+    );
     let sequence = 0;
     await fc.assert(
       fc.asyncProperty(

@@ -132,9 +132,13 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toEqual({ status: 'error', message: 'Not ready: shutting down', code: 503 });
       expect((await t.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
-      const webhook = await t.postWebhook(message());
+      const webhook = await t.postWebhook(message(), { 'user-agent': 'during-shutdown' });
       expect(webhook.statusCode).toBe(503);
       expect(webhook.json()).toMatchObject({ status: 'error', message: 'Service is shutting down' });
+      // Refused, but recorded like every other request.
+      const logged = await t.deps.database.db.selectFrom('webhook_events').selectAll().where('user_agent', '=', 'during-shutdown').executeTakeFirstOrThrow();
+      expect(logged).toMatchObject({ outcome: 'rejected', http_status: 503 });
+      expect(JSON.parse(logged.error!)).toEqual({ message: 'Service is shutting down' });
     } finally {
       await t.close();
     }

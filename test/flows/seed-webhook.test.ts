@@ -161,6 +161,18 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(response.json()).toEqual({ status: 'error', message: 'Request body is too large' });
     });
 
+    it('records a refused body whose Content-Length no column can hold', async () => {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/api/webhooks/wazzup24',
+        headers: { 'content-type': 'application/json', 'content-length': '5000000000', 'user-agent': 'huge-length' },
+        payload: '{}',
+      });
+      expect(response.statusCode).toBe(413);
+      const row = await db().selectFrom('webhook_events').selectAll().where('user_agent', '=', 'huge-length').executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ outcome: 'rejected', http_status: 413, size_bytes: 2_147_483_647 });
+    });
+
     it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json'])(
       'answers content type %s with 415',
       async (contentType) => {

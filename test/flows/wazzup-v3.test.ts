@@ -216,6 +216,21 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(chats).toContainEqual({ channel_id: '', chat_type: '' });
   });
 
+  it('rounds fractional times and falls back to the arrival time for times no date can hold', async () => {
+    const fractional = item({ dateTime: 1640995200.0001 });
+    const huge = item({ dateTime: 1e20 });
+    const before = Date.now();
+    const response = await t.postWebhook({
+      messages: [fractional, huge],
+      statuses: [{ messageId: fractional.messageId, timestamp: 1640995300.0004, status: 'delivered' }],
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'success', message: 'Webhook processed successfully' });
+    expect(await messageRow(fractional.messageId)).toMatchObject({ sent_at: 1640995200000, status: 'delivered', status_at: 1640995300000 });
+    expect((await messageRow(huge.messageId))!.sent_at).toBeGreaterThanOrEqual(before - 1000);
+    expect((await messageRow(huge.messageId))!.sent_at).toBeLessThanOrEqual(Date.now());
+  });
+
   it('acknowledges a repeated batch and changes nothing', async () => {
     const body = { messages: [item({ chatId: '77015550008' }), item({ chatId: '77015550008' })] };
     await t.postWebhook(body);

@@ -80,9 +80,13 @@ describe.each(testDialects)('webhook security on %s', (dialect) => {
     it('refuses a tampered body with 401, keeps no body and stores nothing', async () => {
       const body = messageBody();
       const tampered = body.replace('"hi"', '"hj"');
+      lines.length = 0;
       const response = await post(t, tampered, { headers: { 'x-webhook-signature': sign(body) } });
       expect(response.statusCode).toBe(401);
       expect(response.json()).toEqual({ status: 'error', message: 'The signature does not match.' });
+      // The log line says why, as the webhook log does.
+      const line = lines.map((l) => JSON.parse(l) as { msg: string; error?: unknown }).find((l) => l.msg === 'request completed');
+      expect(line).toMatchObject({ statusCode: 401, outcome: 'rejected', error: { message: 'The signature does not match.' } });
       const row = await lastLogRow();
       expect(row).toMatchObject({ outcome: 'rejected', http_status: 401, raw_body: null });
       const id = JSON.parse(body).data.id as string;
