@@ -21,7 +21,7 @@ import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
 import { realtimeRoutes } from './realtime/ws.routes.js';
 
-export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'feed' | 'activity' | 'now'>;
+export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'feed' | 'activity' | 'storeWarnings' | 'now'>;
 
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
@@ -111,7 +111,7 @@ export async function buildApp(
   await app.register(healthRoutes, {
     database: deps.database,
     activity: deps.activity,
-    warnings: configurationWarnings(config),
+    warnings: [...configurationWarnings(config), ...deps.storeWarnings],
     auth,
     isShuttingDown: lifecycle.isShuttingDown,
   });

@@ -31,6 +31,8 @@ export interface Dependencies {
   /** The clock every service uses (tests may set it). */
   now: () => number;
   activity: WebhookActivity;
+  /** Store settings that break the promise of a 200 (shown at start and, to admins, in health). */
+  storeWarnings: readonly string[];
   /** Waits for queued writes, then closes the store. */
   close(): Promise<void>;
 }
@@ -52,6 +54,7 @@ export async function openDependencies(
     await database.close();
     throw error;
   }
+  const storeWarnings = await database.durabilityWarnings();
   const lastAcceptedAt = await lastAcceptedWebhookAt(database.db);
   const metrics = createMetrics({
     enabled: config.metricsEnabled,
@@ -93,6 +96,7 @@ export async function openDependencies(
     metrics,
     feed: createEventFeed({ database, bus, onError: (error) => logger.error({ err: error }, 'event feed failed') }),
     activity,
+    storeWarnings,
     now,
     async close() {
       await committer.drain();

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   setInterval(() => logDestination.flush(), 1000).unref();
   for (const warning of configurationWarnings(config)) logger.warn(warning);
   const deps = await openDependencies(config, logger);
+  for (const warning of deps.storeWarnings) logger.warn(warning);
   const lifecycle = createLifecycle();
   const app = await buildApp(config, deps, logger, lifecycle);
 

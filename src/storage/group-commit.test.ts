@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects, type TestDatabase } from '../../test/helpers/test-database.js';
 import { openDatabase, type DatabaseHandle } from './database.js';
@@ -59,6 +60,19 @@ describe.each(testDialects)('group commit on %s', (dialect) => {
     await committer.drain();
     const phones = await handle.db.selectFrom('contacts').select('phone').where('phone', 'like', '+1555600000%').execute();
     expect(phones).toHaveLength(2);
+  });
+
+  it('answers no unit before its COMMIT has succeeded', async () => {
+    // A deferred constraint is checked by COMMIT itself: the one failure that comes after every unit ran.
+    await sql`create table parents (id integer primary key)`.execute(handle.db);
+    await sql`create table children (parent integer references parents (id) deferrable initially deferred)`.execute(handle.db);
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    const orphan = committer.run(async (trx) => {
+      await sql`insert into children values (42)`.execute(trx);
+      return 'answered';
+    });
+    await expect(orphan).rejects.toThrow(/foreign key/i);
+    expect(Number((await sql<{ n: number }>`select count(*) as n from children`.execute(handle.db)).rows[0]!.n)).toBe(0);
   });
 
   it('respects the batch size limit', async () => {

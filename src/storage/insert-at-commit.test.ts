@@ -102,6 +102,22 @@ describe.each(testDialects)('inserts at commit on %s', (dialect) => {
     expect(await stored()).toEqual([]);
   });
 
+  it('fails the batch when a writer answers for fewer rows than it was given (nobody waits for ever)', async () => {
+    const short: RowsWriter<Row, number> = {
+      async write(trx, rows) {
+        return (await writer.write(trx, rows)).slice(1);
+      },
+    };
+    const committer = createGroupCommitter(handle.db, { maxBatchSize: 100 });
+    const outcome = committer.run(async (trx: Executor) => {
+      const seq = insertAtCommit(trx, short, row('one'));
+      seq.catch(() => undefined);
+      return { seq };
+    });
+    await expect(outcome).rejects.toThrow(/returned 0 results for 1 rows/);
+    expect(await stored()).toEqual([]);
+  });
+
   it('refuses a transaction the group committer did not open (its rows would never be written)', async () => {
     await expect(handle.db.transaction().execute(async (trx) => insertAtCommit(trx, writer, row('lost')))).rejects.toThrow(/group committer/);
   });

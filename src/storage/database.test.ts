@@ -1,0 +1,50 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects } from '../../test/helpers/test-database.js';
+import { openDatabase } from './database.js';
+
+describe.each(testDialects)('durability settings on %s', (dialect) => {
+  it('opens the store with settings under which a commit is on disk, and has nothing to warn about', async () => {
+    const database = await createTestDatabase(dialect);
+    const handle = openDatabase(database.url);
+    try {
+      expect(await handle.durabilityWarnings()).toEqual([]);
+      if (dialect === 'sqlite') {
+        expect((await sql<{ synchronous: number }>`pragma synchronous`.execute(handle.db)).rows).toEqual([{ synchronous: 2 }]);
+        expect((await sql<{ journal_mode: string }>`pragma journal_mode`.execute(handle.db)).rows).toEqual([{ journal_mode: 'wal' }]);
+      }
+    } finally {
+      await handle.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('durability warnings', () => {
+  it('warns that an in-memory SQLite store keeps nothing', async () => {
+    const handle = openDatabase('sqlite::memory:');
+    try {
+      expect(await handle.durabilityWarnings()).toEqual([expect.stringMatching(/keeps nothing on disk/)]);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it.runIf(testDialects.includes('postgres'))('warns when PostgreSQL acknowledges commits before they are on disk', async () => {
+    const database = await createTestDatabase('postgres');
+    const name = new URL(database.url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query(`alter database ${name} set synchronous_commit = off`);
+    await admin.end();
+    // New sessions take the database's setting.
+    const handle = openDatabase(database.url);
+    try {
+      expect(await handle.durabilityWarnings()).toEqual([expect.stringMatching(/synchronous_commit=off/)]);
+    } finally {
+      await handle.close();
+      await database.drop();
+    }
+  });
+});
