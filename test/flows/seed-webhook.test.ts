@@ -71,9 +71,17 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
 
       const messages = await db().selectFrom('messages').selectAll().where('chat_id', '=', chat.id).orderBy('sent_at').execute();
       expect(messages.map((m) => m.external_id)).toEqual(['msg_123456', 'msg_123457']);
-      expect(messages[0]).toMatchObject({ status: 'delivered', status_at: 1640995300_000, direction: 'in', type: 'text' });
+      expect(messages[0]).toMatchObject({
+        status: 'delivered',
+        status_at: 1640995300_000,
+        direction: 'in',
+        type: 'text',
+        text: 'Здравствуйте! У меня вопрос по услугам.',
+        sender: '+7 777 123 45 67',
+      });
       expect(messages[1]).toMatchObject({
         type: 'file',
+        text: 'Отправляю документ',
         file_url: 'https://wazzup24.com/files/document.pdf',
         file_name: 'document.pdf',
         file_size: 1024000,
@@ -255,6 +263,14 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       await t.postWebhook(m);
       const row = await db().selectFrom('messages').selectAll().where('external_id', '=', m.data.id).executeTakeFirstOrThrow();
       expect(row).toMatchObject({ status: 'read', status_at: 1640995500_000 });
+
+      // The furthest status wins, not the latest by time: a delivered stamped after the read.
+      const m2 = message();
+      await t.postWebhook({ event: 'status', data: { messageId: m2.data.id, status: 'read', timestamp: 1640995500 } });
+      await t.postWebhook({ event: 'status', data: { messageId: m2.data.id, status: 'delivered', timestamp: 1640995600 } });
+      await t.postWebhook(m2);
+      const row2 = await db().selectFrom('messages').selectAll().where('external_id', '=', m2.data.id).executeTakeFirstOrThrow();
+      expect(row2).toMatchObject({ status: 'read', status_at: 1640995500_000 });
     });
 
     it('ignores contact updates older than what is stored', async () => {
