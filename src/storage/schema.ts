@@ -13,8 +13,12 @@ export interface ContactsTable {
   phone_raw: string | null;
   name: string | null;
   avatar_url: string | null;
-  /** Source time (sender's clock) of the name/avatar held; older updates never overwrite them. */
+  /** Source time (sender's clock) of the newest information held (name, avatar or username). */
   info_updated_at: number | null;
+  /** Source time of each piece held; an older update never overwrites that piece. */
+  name_updated_at: number | null;
+  avatar_updated_at: number | null;
+  username_updated_at: number | null;
   created_at: number;
   updated_at: number;
   /** `chatType:chatId` for a contact known by messenger identity rather than phone; unique when present. */

@@ -297,6 +297,27 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(row).toMatchObject({ name: 'Same', info_updated_at: 1640995300_000 });
     });
 
+    it('keeps a time per piece of contact information: a newer avatar is taken even after a later message confirmed the name', async () => {
+      const phone = '+7 701 555 44 55';
+      const row = () => db().selectFrom('contacts').selectAll().where('phone', '=', '+77015554455').executeTakeFirstOrThrow();
+      await t.postWebhook({ event: 'contact', data: { phone, name: 'Ann', avatar: 'https://example.com/a1.jpg', timestamp: 1640995000 } });
+      await t.postWebhook(message({}, { from: phone, contact: { name: 'Ann', phone }, timestamp: 1640995100 }));
+      expect(await row()).toMatchObject({ name_updated_at: 1640995100_000, avatar_updated_at: 1640995000_000, info_updated_at: 1640995100_000 });
+      // Sent between the two: its avatar is newer than the one held, its name older than the one held.
+      const between = await t.postWebhook({ event: 'contact', data: { phone, name: 'Bob', avatar: 'https://example.com/a2.jpg', timestamp: 1640995050 } });
+      expect(between.statusCode).toBe(200);
+      expect(await row()).toMatchObject({
+        name: 'Ann',
+        avatar_url: 'https://example.com/a2.jpg',
+        name_updated_at: 1640995100_000,
+        avatar_updated_at: 1640995050_000,
+        info_updated_at: 1640995100_000,
+      });
+      // An avatar older than the one now held loses.
+      await t.postWebhook({ event: 'contact', data: { phone, avatar: 'https://example.com/a0.jpg', timestamp: 1640995020 } });
+      expect((await row()).avatar_url).toBe('https://example.com/a2.jpg');
+    });
+
     it('finds the same contact whatever the phone formatting', async () => {
       const chatId = `fmt_${Date.now()}`;
       for (const [i, phone] of ['+7 702 111 22 33', '77021112233', '+7 (702) 111-22-33', '0077021112233'].entries()) {

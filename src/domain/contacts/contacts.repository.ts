@@ -14,6 +14,9 @@ function toContact(row: Selectable<ContactsTable>): Contact {
     name: row.name,
     avatarUrl: row.avatar_url,
     infoUpdatedAt: row.info_updated_at,
+    nameUpdatedAt: row.name_updated_at,
+    avatarUpdatedAt: row.avatar_updated_at,
+    usernameUpdatedAt: row.username_updated_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     externalKey: row.external_key,
@@ -52,6 +55,9 @@ export async function insertContactIfAbsent(
       name: contact.name,
       avatar_url: contact.avatarUrl,
       info_updated_at: contact.infoUpdatedAt,
+      name_updated_at: contact.nameUpdatedAt,
+      avatar_updated_at: contact.avatarUpdatedAt,
+      username_updated_at: contact.usernameUpdatedAt,
       created_at: contact.createdAt,
       updated_at: contact.createdAt,
       external_key: contact.externalKey,
@@ -64,38 +70,33 @@ export async function insertContactIfAbsent(
   return row && toContact(row);
 }
 
-/**
- * Writes newer contact information. The condition on info_updated_at is in the statement itself,
- * so that an older update never wins even when two writers race.
- */
-type ContactInfo = {
-  name: string | null;
-  avatarUrl: string | null;
-  username: string | null;
-  phoneRaw: string | null;
-  infoUpdatedAt: number;
-  updatedAt: number;
-};
+/** When each piece of a contact's information was true, by the sender's clock. */
+export type ContactInfoTimes = Pick<Contact, 'infoUpdatedAt' | 'nameUpdatedAt' | 'avatarUpdatedAt' | 'usernameUpdatedAt'>;
 
+type ContactInfo = Pick<Contact, 'name' | 'avatarUrl' | 'username' | 'phoneRaw' | 'updatedAt'> & ContactInfoTimes;
+
+const timeColumns = (p: ContactInfoTimes) => ({
+  info_updated_at: p.infoUpdatedAt,
+  name_updated_at: p.nameUpdatedAt,
+  avatar_updated_at: p.avatarUpdatedAt,
+  username_updated_at: p.usernameUpdatedAt,
+});
+
+// No condition on the times here: the service decided on the row as read in this transaction, and
+// writers take turns (SQLite's write lock, PostgreSQL's writer lock), so the row is still as read.
 const updateInfo = prepareQuery((db, p: ContactInfo & { id: string }) =>
   db
     .updateTable('contacts')
-    .set({
-      name: p.name,
-      avatar_url: p.avatarUrl,
-      username: p.username,
-      phone_raw: p.phoneRaw,
-      info_updated_at: p.infoUpdatedAt,
-      updated_at: p.updatedAt,
-    })
+    .set({ name: p.name, avatar_url: p.avatarUrl, username: p.username, phone_raw: p.phoneRaw, ...timeColumns(p), updated_at: p.updatedAt })
     .where('id', '=', p.id)
-    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<=', p.infoUpdatedAt)]))
     .returningAll(),
 );
 
-export async function updateContactInfo(db: Executor, id: string, info: ContactInfo): Promise<Contact | undefined> {
+/** Writes the contact's information and the times it was true. */
+export async function updateContactInfo(db: Executor, id: string, info: ContactInfo): Promise<Contact> {
   const { rows } = await updateInfo.execute(db, { ...info, id });
-  return rows[0] && toContact(rows[0]);
+  if (!rows[0]) throw new Error(`contact ${id} vanished during its update`);
+  return toContact(rows[0]);
 }
 
 export async function findContactsByIds(db: Executor, ids: string[]): Promise<Contact[]> {
@@ -116,18 +117,14 @@ export async function listContacts(db: Executor, query: { q?: string; afterId?: 
   return (await select.execute()).map(toContact);
 }
 
-const advanceInfoTime = prepareQuery((db, p: { id: string; at: number }) =>
-  db
-    .updateTable('contacts')
-    .set({ info_updated_at: p.at })
-    .where('id', '=', p.id)
-    .where((eb) => eb.or([eb('info_updated_at', 'is', null), eb('info_updated_at', '<', p.at)])),
+const advanceInfoTimes = prepareQuery((db, p: ContactInfoTimes & { id: string }) =>
+  db.updateTable('contacts').set(timeColumns(p)).where('id', '=', p.id),
 );
 
 /**
- * Moves only the time of the contact's information forward: the information itself is unchanged
+ * Moves only the times of the contact's information forward: the information itself is unchanged
  * (most messages repeat the sender's name), but an older update arriving later must still lose.
  */
-export async function advanceContactInfoTime(db: Executor, id: string, at: number): Promise<void> {
-  await advanceInfoTime.execute(db, { id, at });
+export async function advanceContactInfoTimes(db: Executor, id: string, times: ContactInfoTimes): Promise<void> {
+  await advanceInfoTimes.execute(db, { ...times, id });
 }

@@ -1,11 +1,12 @@
 import type { Executor } from '../../storage/executor.js';
 import type { ChangeResult } from '../domain-events.js';
 import {
-  advanceContactInfoTime,
+  advanceContactInfoTimes,
   findContactByExternalKey,
   findContactByPhone,
   insertContactIfAbsent,
   updateContactInfo,
+  type ContactInfoTimes,
 } from './contacts.repository.js';
 import type { Contact, ContactUpdate } from './contacts.types.js';
 
@@ -18,18 +19,27 @@ async function findContact(trx: Executor, update: ContactUpdate): Promise<Contac
   return update.externalKey === null ? undefined : findContactByExternalKey(trx, update.externalKey);
 }
 
+/** The pieces of a contact's information, each with the time of the value held. */
+const PIECES = [
+  { value: 'name', time: 'nameUpdatedAt' },
+  { value: 'avatarUrl', time: 'avatarUpdatedAt' },
+  { value: 'username', time: 'usernameUpdatedAt' },
+] as const;
+
 /**
- * Creates the contact or applies newer information to it. Information older (by the sender's
- * timestamp) than what is held is ignored. Runs inside the caller's transaction.
+ * Creates the contact or applies newer information to it, piece by piece: a piece (name, avatar,
+ * username) older by the sender's timestamp than the one held is ignored, the others are taken.
+ * Runs inside the caller's transaction.
  */
 export async function upsertContact(
   trx: Executor,
   update: ContactUpdate,
   now: number,
 ): Promise<{ contact: Contact; changed: boolean }> {
-  const carriesInfo = update.name !== undefined || update.avatarUrl !== undefined || update.username !== undefined;
+  const carried = PIECES.filter((piece) => update[piece.value] !== undefined);
   let contact = await findContact(trx, update);
   if (!contact) {
+    const timeOf = (piece: (typeof PIECES)[number]) => (carried.includes(piece) ? update.occurredAt : null);
     const created = await insertContactIfAbsent(trx, {
       phone: update.phone,
       phoneRaw: update.phoneRaw,
@@ -37,41 +47,42 @@ export async function upsertContact(
       name: update.name ?? null,
       avatarUrl: update.avatarUrl ?? null,
       username: update.username ?? null,
-      infoUpdatedAt: carriesInfo ? update.occurredAt : null,
+      infoUpdatedAt: carried.length > 0 ? update.occurredAt : null,
+      nameUpdatedAt: timeOf(PIECES[0]),
+      avatarUpdatedAt: timeOf(PIECES[1]),
+      usernameUpdatedAt: timeOf(PIECES[2]),
       createdAt: now,
     });
     if (created) return { contact: created, changed: true };
     // Another writer created it between our read and our insert.
     contact = (await findContact(trx, update))!;
   }
+  if (carried.length === 0) return { contact, changed: false };
 
-  if (!carriesInfo) return { contact, changed: false };
-  if (contact.infoUpdatedAt !== null && update.occurredAt < contact.infoUpdatedAt) return { contact, changed: false };
-
-  const next = {
-    name: update.name !== undefined ? update.name : contact.name,
-    avatarUrl: update.avatarUrl !== undefined ? update.avatarUrl : contact.avatarUrl,
-    username: update.username !== undefined ? update.username : contact.username,
-    phoneRaw: update.phoneRaw ?? contact.phoneRaw,
-  };
-  const differs =
-    next.name !== contact.name ||
-    next.avatarUrl !== contact.avatarUrl ||
-    next.username !== contact.username ||
-    next.phoneRaw !== contact.phoneRaw;
-  // Even an unchanged value moves info_updated_at forward, so that a late, older update cannot
-  // overwrite it afterwards.
-  if (!differs) {
-    if (contact.infoUpdatedAt === update.occurredAt) return { contact, changed: false };
-    await advanceContactInfoTime(trx, contact.id, update.occurredAt);
-    return { contact: { ...contact, infoUpdatedAt: update.occurredAt }, changed: false };
+  const next: Contact = { ...contact };
+  for (const { value, time } of carried) {
+    const heldAt = contact[time];
+    if (heldAt !== null && update.occurredAt < heldAt) continue;
+    next[value] = update[value] ?? null;
+    next[time] = update.occurredAt;
   }
-  const updated = await updateContactInfo(trx, contact.id, {
-    ...next,
-    infoUpdatedAt: update.occurredAt,
-    updatedAt: now,
-  });
-  if (!updated) return { contact, changed: false };
+  // How the sender writes the phone goes with its newest information.
+  if (update.phoneRaw !== null && (contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt)) next.phoneRaw = update.phoneRaw;
+  const times: ContactInfoTimes = {
+    nameUpdatedAt: next.nameUpdatedAt,
+    avatarUpdatedAt: next.avatarUpdatedAt,
+    usernameUpdatedAt: next.usernameUpdatedAt,
+    infoUpdatedAt: Math.max(contact.infoUpdatedAt ?? 0, update.occurredAt),
+  };
+  const differs = next.name !== contact.name || next.avatarUrl !== contact.avatarUrl || next.username !== contact.username || next.phoneRaw !== contact.phoneRaw;
+  if (!differs) {
+    // Even an unchanged value moves its time forward, so that a late, older update cannot
+    // overwrite it afterwards.
+    const moved = times.infoUpdatedAt !== contact.infoUpdatedAt || carried.some(({ time }) => next[time] !== contact[time]);
+    if (moved) await advanceContactInfoTimes(trx, contact.id, times);
+    return { contact: { ...contact, ...times }, changed: false };
+  }
+  const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now });
   return { contact: updated, changed: true };
 }
 

@@ -7,8 +7,12 @@ export interface Contact {
   phoneRaw: string | null;
   name: string | null;
   avatarUrl: string | null;
-  /** Sender's time of the name/avatar held, epoch ms. */
+  /** Sender's time of the newest information held (name, avatar or username), epoch ms. */
   infoUpdatedAt: number | null;
+  /** Sender's time of each piece held: an older update never overwrites that piece. */
+  nameUpdatedAt: number | null;
+  avatarUpdatedAt: number | null;
+  usernameUpdatedAt: number | null;
   createdAt: number;
   updatedAt: number;
   /** `chatType:chatId` for a contact known by messenger identity rather than by phone. */

@@ -8,6 +8,7 @@ import * as webhookAuth from './0002-webhook-auth.js';
 import * as webhookReplay from './0003-webhook-replay.js';
 import * as wazzupV3 from './0004-wazzup-v3.js';
 import * as operators from './0005-operators.js';
+import * as contactFieldTimes from './0006-contact-field-times.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0003-webhook-replay': webhookReplay,
   '0004-wazzup-v3': wazzupV3,
   '0005-operators': operators,
+  '0006-contact-field-times': contactFieldTimes,
 };
 
 export class MigrationError extends Error {

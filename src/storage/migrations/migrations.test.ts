@@ -29,4 +29,20 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       await testDb.drop();
     }
   });
+
+  it('gives contacts stored before 0006 the time of their information for each piece', async () => {
+    const testDb = await createTestDatabase(dialect);
+    const handle = openDatabase(testDb.url);
+    try {
+      const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => MIGRATIONS } });
+      expect((await migrator.migrateTo('0005-operators')).error).toBeUndefined();
+      await sql`insert into contacts (id, phone, name, info_updated_at, created_at, updated_at) values ('c1', '+77770000001', 'Ann', 1000, 1, 1)`.execute(handle.db);
+      await migrateToLatest(handle.db);
+      const row = await handle.db.selectFrom('contacts').selectAll().where('id', '=', 'c1').executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ info_updated_at: 1000, name_updated_at: 1000, avatar_updated_at: 1000, username_updated_at: 1000 });
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
+  });
 });
