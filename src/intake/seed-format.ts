@@ -161,6 +161,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
           status: toDeliveryStatus(data.status as string)!,
           occurredAt: occurredAt!,
           error: data.error ?? null,
+          raw: data,
         },
       };
     }
@@ -177,6 +178,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
           ...('name' in data ? { name: (data.name as string | null) ?? null } : {}),
           ...('avatar' in data ? { avatarUrl: (data.avatar as string | null) ?? null } : {}),
           occurredAt: occurredAt!,
+          raw: data,
         },
       };
     }

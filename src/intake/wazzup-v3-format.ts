@@ -191,7 +191,7 @@ function messageEvents(item: Record<string, unknown>, receivedAt: number): Intak
   if (status && status !== 'inbound') {
     events.push({
       kind: 'status',
-      status: { messageExternalId: message.externalId, status: toDeliveryStatus(status) ?? status, occurredAt: sentAt, error: item.error ?? null },
+      status: { messageExternalId: message.externalId, status: toDeliveryStatus(status) ?? status, occurredAt: sentAt, error: item.error ?? null, raw: null },
     });
   }
   return events;
@@ -207,6 +207,7 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
       status: toDeliveryStatus(status) ?? status,
       occurredAt: toEpochMs(item.timestamp) ?? receivedAt,
       error: item.error ?? null,
+      raw: item,
     },
   };
 }

@@ -25,6 +25,8 @@ export interface ContactsTable {
   external_key: string | null;
   /** Telegram username, without `@`. */
   username: string | null;
+  /** JSON: the data of the last contact event that changed the contact, as sent. */
+  raw: string | null;
 }
 
 export interface ChatsTable {
@@ -101,6 +103,8 @@ export interface MessageStatusesTable {
   occurred_at: number;
   received_at: number;
   error: string | null;
+  /** JSON: the status event's data as sent; null for a status carried inside a message. */
+  raw: string | null;
 }
 
 export interface WebhookEventsTable {

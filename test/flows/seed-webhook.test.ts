@@ -318,6 +318,27 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect((await row()).avatar_url).toBe('https://example.com/a2.jpg');
     });
 
+    it('keeps the fields of status and contact events that it does not model', async () => {
+      const m = message();
+      await t.postWebhook(m);
+      const status = { messageId: m.data.id, status: 'delivered', timestamp: 1640995300, channelId: 'ch-1', extra: { a: 1 } };
+      expect((await t.postWebhook({ event: 'status', data: status })).statusCode).toBe(200);
+      const stored = await db().selectFrom('message_statuses').select('raw').where('message_external_id', '=', m.data.id).executeTakeFirstOrThrow();
+      expect(JSON.parse(stored.raw!)).toEqual(status);
+
+      const phone = '+7 701 555 66 77';
+      const contact = { phone, name: 'Vera', timestamp: 1640995000, tags: ['vip'] };
+      await t.postWebhook({ event: 'contact', data: contact });
+      const raw = async () => (await db().selectFrom('contacts').select('raw').where('phone', '=', '+77015556677').executeTakeFirstOrThrow()).raw;
+      expect(JSON.parse((await raw())!)).toEqual(contact);
+      // A message renames the contact; the contact event's data stays.
+      await t.postWebhook(message({}, { from: phone, contact: { name: 'Vera P.', phone }, timestamp: 1640995100 }));
+      expect(JSON.parse((await raw())!)).toEqual(contact);
+      const renamed = { phone, name: 'Vera Petrova', timestamp: 1640995200, tags: [] };
+      await t.postWebhook({ event: 'contact', data: renamed });
+      expect(JSON.parse((await raw())!)).toEqual(renamed);
+    });
+
     it('finds the same contact whatever the phone formatting', async () => {
       const chatId = `fmt_${Date.now()}`;
       for (const [i, phone] of ['+7 702 111 22 33', '77021112233', '+7 (702) 111-22-33', '0077021112233'].entries()) {

@@ -216,6 +216,17 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(chats).toContainEqual({ channel_id: '', chat_type: '' });
   });
 
+  it('keeps a status item whole, and no copy of a status that came inside its message', async () => {
+    const sent = item({ isEcho: true, status: 'sent' });
+    const delivered = { messageId: sent.messageId, timestamp: '2025-05-06T15:00:00.000Z', status: 'delivered', channelId: CHANNEL };
+    expect((await t.postWebhook({ messages: [sent], statuses: [delivered] })).statusCode).toBe(200);
+    const rows = await db().selectFrom('message_statuses').select(['status', 'raw']).where('message_external_id', '=', sent.messageId).orderBy('status').execute();
+    expect(rows.map((r) => [r.status, r.raw === null ? null : JSON.parse(r.raw)])).toEqual([
+      ['delivered', delivered],
+      ['sent', null],
+    ]);
+  });
+
   it('rounds fractional times and falls back to the arrival time for times no date can hold', async () => {
     const fractional = item({ dateTime: 1640995200.0001 });
     const huge = item({ dateTime: 1e20 });

@@ -41,10 +41,13 @@ export async function findContactById(db: Executor, id: string): Promise<Contact
   return row && toContact(row);
 }
 
-/** Inserts a contact unless one with this phone or external key exists (then returns undefined). */
+/**
+ * Inserts a contact unless one with this phone or external key exists (then returns undefined).
+ * `raw`: the contact event's data as JSON, or null.
+ */
 export async function insertContactIfAbsent(
   db: Executor,
-  contact: Omit<Contact, 'id' | 'updatedAt'>,
+  contact: Omit<Contact, 'id' | 'updatedAt'> & { raw: string | null },
 ): Promise<Contact | undefined> {
   const row = await db
     .insertInto('contacts')
@@ -62,6 +65,7 @@ export async function insertContactIfAbsent(
       updated_at: contact.createdAt,
       external_key: contact.externalKey,
       username: contact.username,
+      raw: contact.raw,
     })
     // No target: a clash on either unique key (phone, external key) means it exists.
     .onConflict((oc) => oc.doNothing())
@@ -73,7 +77,8 @@ export async function insertContactIfAbsent(
 /** When each piece of a contact's information was true, by the sender's clock. */
 export type ContactInfoTimes = Pick<Contact, 'infoUpdatedAt' | 'nameUpdatedAt' | 'avatarUpdatedAt' | 'usernameUpdatedAt'>;
 
-type ContactInfo = Pick<Contact, 'name' | 'avatarUrl' | 'username' | 'phoneRaw' | 'updatedAt'> & ContactInfoTimes;
+/** `raw`: the contact event's data as JSON; null keeps the one held (a message's sender has none). */
+type ContactInfo = Pick<Contact, 'name' | 'avatarUrl' | 'username' | 'phoneRaw' | 'updatedAt'> & ContactInfoTimes & { raw: string | null };
 
 const timeColumns = (p: ContactInfoTimes) => ({
   info_updated_at: p.infoUpdatedAt,
@@ -87,7 +92,15 @@ const timeColumns = (p: ContactInfoTimes) => ({
 const updateInfo = prepareQuery((db, p: ContactInfo & { id: string }) =>
   db
     .updateTable('contacts')
-    .set({ name: p.name, avatar_url: p.avatarUrl, username: p.username, phone_raw: p.phoneRaw, ...timeColumns(p), updated_at: p.updatedAt })
+    .set((eb) => ({
+      name: p.name,
+      avatar_url: p.avatarUrl,
+      username: p.username,
+      phone_raw: p.phoneRaw,
+      ...timeColumns(p),
+      updated_at: p.updatedAt,
+      raw: eb.fn.coalesce(eb.val(p.raw), eb.ref('raw')),
+    }))
     .where('id', '=', p.id)
     .returningAll(),
 );

@@ -37,6 +37,7 @@ export async function upsertContact(
   now: number,
 ): Promise<{ contact: Contact; changed: boolean }> {
   const carried = PIECES.filter((piece) => update[piece.value] !== undefined);
+  const raw = update.raw === undefined ? null : JSON.stringify(update.raw);
   let contact = await findContact(trx, update);
   if (!contact) {
     const timeOf = (piece: (typeof PIECES)[number]) => (carried.includes(piece) ? update.occurredAt : null);
@@ -52,6 +53,7 @@ export async function upsertContact(
       avatarUpdatedAt: timeOf(PIECES[1]),
       usernameUpdatedAt: timeOf(PIECES[2]),
       createdAt: now,
+      raw,
     });
     if (created) return { contact: created, changed: true };
     // Another writer created it between our read and our insert.
@@ -82,7 +84,7 @@ export async function upsertContact(
     if (moved) await advanceContactInfoTimes(trx, contact.id, times);
     return { contact: { ...contact, ...times }, changed: false };
   }
-  const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now });
+  const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now, raw });
   return { contact: updated, changed: true };
 }
 

@@ -128,7 +128,7 @@ export interface StoredStatus {
 const insertStatus = prepareQuery((db, p: Selectable<MessageStatusesTable>) =>
   db
     .insertInto('message_statuses')
-    .values(row(p, ['id', 'message_external_id', 'status', 'occurred_at', 'received_at', 'error']))
+    .values(row(p, ['id', 'message_external_id', 'status', 'occurred_at', 'received_at', 'error', 'raw']))
     .onConflict((oc) => oc.columns(['message_external_id', 'status']).doNothing())
     .returning('id'),
 );
@@ -136,7 +136,7 @@ const insertStatus = prepareQuery((db, p: Selectable<MessageStatusesTable>) =>
 /** Records a status report once per (message, status); returns false for a repeat. */
 export async function insertStatusIfAbsent(
   db: Executor,
-  report: { messageExternalId: string; status: string; occurredAt: number; receivedAt: number; error: string | null },
+  report: { messageExternalId: string; status: string; occurredAt: number; receivedAt: number; error: string | null; raw: string | null },
 ): Promise<boolean> {
   const values: Selectable<MessageStatusesTable> = {
     id: newId(),
@@ -145,6 +145,7 @@ export async function insertStatusIfAbsent(
     occurred_at: report.occurredAt,
     received_at: report.receivedAt,
     error: report.error,
+    raw: report.raw,
   };
   const { rows } = await insertStatus.execute(db, values);
   return rows.length > 0;

@@ -108,6 +108,7 @@ export async function receiveStatus(trx: Executor, report: StatusReport, now: nu
     occurredAt: report.occurredAt,
     receivedAt: now,
     error,
+    raw: report.raw === null ? null : JSON.stringify(report.raw),
   });
   if (!isNew) return { outcome: 'duplicate', events: [] };
   const known = toDeliveryStatus(report.status);

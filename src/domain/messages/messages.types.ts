@@ -84,4 +84,6 @@ export interface StatusReport {
   status: DeliveryStatus | (string & {});
   occurredAt: number;
   error: unknown;
+  /** The status event as sent, kept whole; null when the status came inside a message (which keeps it). */
+  raw: unknown;
 }

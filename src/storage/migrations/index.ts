@@ -9,6 +9,7 @@ import * as webhookReplay from './0003-webhook-replay.js';
 import * as wazzupV3 from './0004-wazzup-v3.js';
 import * as operators from './0005-operators.js';
 import * as contactFieldTimes from './0006-contact-field-times.js';
+import * as rawStatusesContacts from './0007-raw-statuses-contacts.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004-wazzup-v3': wazzupV3,
   '0005-operators': operators,
   '0006-contact-field-times': contactFieldTimes,
+  '0007-raw-statuses-contacts': rawStatusesContacts,
 };
 
 export class MigrationError extends Error {
