@@ -50,6 +50,21 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
   });
 
   describe('seed examples, verbatim', () => {
+    it('the fixtures are the seed contract\'s own examples (test/fixtures/seed/seed-contract.md)', () => {
+      const contract = readFileSync(new URL('../fixtures/seed/seed-contract.md', import.meta.url), 'utf8');
+      // Its JSON blocks, and the body of its curl example (`-d '…'`).
+      const examples = [...contract.matchAll(/```json\n([\s\S]*?)\n```/g), ...contract.matchAll(/-d '([\s\S]*?)'/g)].flatMap(([, text]) => {
+        try {
+          return [JSON.parse(text!) as unknown];
+        } catch {
+          return []; // the signature example's `"data": { ... }` is not JSON
+        }
+      });
+      for (const name of ['message', 'new-message', 'file-message', 'status', 'contact', 'test-message']) {
+        expect(examples, name).toContainEqual(JSON.parse(fixture(name)));
+      }
+    });
+
     it.each(['message', 'new-message', 'file-message', 'status', 'contact', 'test-message', 'signed-message'])(
       '%s is accepted with the seed success body',
       async (name) => {
