@@ -4,8 +4,8 @@
  */
 import { Kysely, sql } from 'kysely';
 import { pendingMigrations } from './migrations/index.js';
-import { listenForCommittedEvents, lockWriters, notifyEventsCommitted, openPostgresDialect } from './dialects/postgres.js';
-import { openSqliteDialect } from './dialects/sqlite.js';
+import { listenForCommittedEvents, lockWriters, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings } from './dialects/postgres.js';
+import { openSqliteDialect, sqliteDurabilityWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -52,7 +52,7 @@ export function openDatabase(databaseUrl: string, onBackgroundError?: (error: Er
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap(db, 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null, () => sqliteDurabilityWarnings(db, databaseUrl));
+    return wrap(db, 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const dialect = openPostgresDialect(databaseUrl);
@@ -66,27 +66,6 @@ export function openDatabase(databaseUrl: string, onBackgroundError?: (error: Er
     );
   }
   throw new Error(`Unsupported DATABASE_URL: ${databaseUrl.split(':', 1)[0]}:…`);
-}
-
-async function sqliteDurabilityWarnings(db: Kysely<Database>, databaseUrl: string): Promise<string[]> {
-  if (databaseUrl === 'sqlite::memory:') return ['DATABASE_URL=sqlite::memory: keeps nothing on disk: every webhook answered 200 is lost when backchat stops.'];
-  const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(db);
-  const { rows: journal } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
-  // FULL is 2; the dialect sets it, so anything else is a bug worth shouting about.
-  return rows[0]?.synchronous === 2 && journal[0]?.journal_mode === 'wal' ? [] : ['SQLite is not in WAL mode with synchronous=FULL: a crash can lose webhooks answered 200.'];
-}
-
-async function postgresDurabilityWarnings(db: Kysely<Database>): Promise<string[]> {
-  const { rows } = await sql<{ fsync: string; synchronous_commit: string }>`
-    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`.execute(db);
-  const settings = rows[0]!;
-  const warnings: string[] = [];
-  if (settings.fsync === 'off') warnings.push('PostgreSQL runs with fsync=off: a crash of its machine can lose webhooks answered 200, and corrupt the database.');
-  // on, local, remote_write and remote_apply all flush the local WAL before a commit returns.
-  if (settings.synchronous_commit === 'off') {
-    warnings.push('PostgreSQL runs with synchronous_commit=off: a 200 can come before the webhook is on disk, and a crash can lose it. Set it to on for backchat\'s database or role.');
-  }
-  return warnings;
 }
 
 function wrap(

@@ -24,7 +24,11 @@ interface Compiled<R, K> {
  * Compiles `build` once per adapter (dialect: SQL differs between SQLite and PostgreSQL). The
  * placeholder strings it put in the query (`placeholder(name)`) become slots keyed by `keyOf(name)`.
  */
-function compileOnce<R, K>(build: (db: Executor) => Compilable<R>, keyOf: (name: string) => K): (db: Executor) => Compiled<R, K> {
+function compileOnce<R, K>(
+  build: (db: Executor) => Compilable<R>,
+  keyOf: (name: string) => K,
+  keepParsed: boolean,
+): (db: Executor) => Compiled<R, K> {
   const compiled = new WeakMap<object, Compiled<R, K>>();
   return (db) => {
     const adapter = db.getExecutor().adapter;
@@ -36,7 +40,7 @@ function compileOnce<R, K>(build: (db: Executor) => Compilable<R>, keyOf: (name:
       );
       entry = { query, slots };
       compiled.set(adapter, entry);
-      if (!compiledOnceIds.has(query.sql)) compiledOnceIds.set(query.sql, compiledOnceIds.size + 1);
+      if (keepParsed && !compiledOnceIds.has(query.sql)) compiledOnceIds.set(query.sql, compiledOnceIds.size + 1);
     }
     return entry;
   };
@@ -44,12 +48,17 @@ function compileOnce<R, K>(build: (db: Executor) => Compilable<R>, keyOf: (name:
 
 const placeholder = (name: string) => `${MARK}${name}`;
 
-/** The SQL of every query compiled here, numbered in the order first compiled. */
+/**
+ * The SQL of the single-row queries compiled here, numbered in the order first compiled. Not the
+ * multi-row ones: a shape per row count (up to 256 per table) kept parsed on every connection
+ * would cost the server far more memory than parsing them saves.
+ */
 const compiledOnceIds = new Map<string, number>();
 
 /**
- * A number for SQL that was compiled once here and will run again and again (undefined for any
- * other query): a driver that can keep a statement parsed on the server names it after this.
+ * A number for SQL that was compiled once here and will run again and again with the same shape
+ * (undefined for any other query): a driver that can keep a statement parsed on the server names
+ * it after this.
  */
 export function compiledOnceId(sql: string): number | undefined {
   return compiledOnceIds.get(sql);
@@ -81,7 +90,7 @@ export interface PreparedQuery<P, R> {
  */
 export function prepareQuery<P extends object, R>(build: (db: Executor, params: P) => Compilable<R>): PreparedQuery<P, R> {
   const placeholders = new Proxy({}, { get: (_target, name) => placeholder(String(name)) }) as P;
-  const compiled = compileOnce((db) => build(db, placeholders), (name) => name);
+  const compiled = compileOnce((db) => build(db, placeholders), (name) => name, true);
   return {
     execute(db, params) {
       const { query, slots } = compiled(db);
@@ -119,6 +128,7 @@ export function prepareRowsQuery<Row extends object, R>(
             const dot = name.indexOf('.');
             return [Number(name.slice(0, dot)), name.slice(dot + 1) as keyof Row];
           },
+          false,
         );
         byCount.set(count, compiled);
       }

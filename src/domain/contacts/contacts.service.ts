@@ -40,7 +40,6 @@ export async function upsertContact(
   const raw = update.raw === undefined ? null : JSON.stringify(update.raw);
   let contact = await findContact(trx, update);
   if (!contact) {
-    const timeOf = (piece: (typeof PIECES)[number]) => (carried.includes(piece) ? update.occurredAt : null);
     const created = await insertContactIfAbsent(trx, {
       phone: update.phone,
       phoneRaw: update.phoneRaw,
@@ -49,9 +48,9 @@ export async function upsertContact(
       avatarUrl: update.avatarUrl ?? null,
       username: update.username ?? null,
       infoUpdatedAt: carried.length > 0 ? update.occurredAt : null,
-      nameUpdatedAt: timeOf(PIECES[0]),
-      avatarUpdatedAt: timeOf(PIECES[1]),
-      usernameUpdatedAt: timeOf(PIECES[2]),
+      nameUpdatedAt: update.name !== undefined ? update.occurredAt : null,
+      avatarUpdatedAt: update.avatarUrl !== undefined ? update.occurredAt : null,
+      usernameUpdatedAt: update.username !== undefined ? update.occurredAt : null,
       createdAt: now,
       raw,
     });

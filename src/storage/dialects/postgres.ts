@@ -14,6 +14,8 @@ export function openPostgresDialect(connectionString: string): Dialect {
   const pool = new pg.Pool({
     connectionString,
     max: 10,
+    // A request waits at most this long for a connection, then fails (500) instead of hanging.
+    connectionTimeoutMillis: 10_000,
     // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -30,36 +32,59 @@ export function openPostgresDialect(connectionString: string): Dialect {
 /**
  * The intake's statements (`storage/prepared.ts`) run thousands of times a second, each a round
  * trip during which every other writer waits (the writer lock below). Sent as named prepared
- * statements, they are parsed and planned once per connection instead of on every run, which
- * takes about a third off each round trip here (docs/PERFORMANCE.md). Every other query stays
- * unnamed.
+ * statements, they are parsed once per connection instead of on every run, which takes about a
+ * third off each round trip here (docs/PERFORMANCE.md). Every other query stays unnamed.
  */
 function keepCompiledOnceQueriesParsed(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (config: pg.QueryConfig | string, values?: unknown[]) => Promise<pg.QueryResult>;
+  /** Statements that have run on this connection: should one fail later, the schema moved under it. */
+  const ran = new Set<string>();
   // Kysely calls query(sql, parameters) and awaits the promise; that is the only form named here.
   client.query = ((text: unknown, values?: unknown[]) => {
     const id = typeof text === 'string' ? compiledOnceId(text) : undefined;
     if (id === undefined) return query(text as string, values);
-    return query({ name: `backchat_${id}_${preparedGeneration}`, text: text as string, values }).catch((error: unknown) => {
-      if (isStalePreparedStatement(error)) preparedGeneration += 1;
-      throw error;
-    });
+    const name = `backchat_${id}`;
+    return query({ name, text: text as string, values }).then(
+      (result) => {
+        ran.add(name);
+        return result;
+      },
+      (error: unknown) => {
+        // The connection goes (the pool drops a client that is ending), and its statements with
+        // it; the next connection parses them against the schema as it is now.
+        if (ran.has(name) && outgrownBySchema(error)) void client.end().catch(() => undefined);
+        throw error;
+      },
+    );
   }) as typeof client.query;
 }
 
 /**
- * Bumped when a prepared statement went stale, so that every connection parses its statements
- * anew under new names. A statement that reads `*` goes stale when a migration (run by a newer
- * instance) adds a column: PostgreSQL then refuses to run it ("cached plan must not change
- * result type") for as long as the connection lives. The transaction that hit it fails: a webhook
- * alone in its batch gets a 500 and is sent again, the units of a larger batch are retried alone,
- * both under the new names. The stale statements go when their connections do.
+ * A prepared statement keeps what it was parsed against. After a migration (run by a newer
+ * instance while this one runs), one that reads `*` from a table that gained a column is refused
+ * ("cached plan must not change result type"), and one whose column changed type fails to match
+ * its parameters (class 42), for as long as its connection lives. The transaction that hit it
+ * fails (a webhook alone in its batch gets a 500 and is sent again; the units of a larger batch
+ * are retried alone), and so may one more on each other open connection.
  */
-let preparedGeneration = 1;
+function outgrownBySchema(error: unknown): boolean {
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  // `routine` names the server function that raised it; unlike the message, it is never translated.
+  return (code === '0A000' && routine === 'RevalidateCachedQuery') || (typeof code === 'string' && code.startsWith('42'));
+}
 
-function isStalePreparedStatement(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type');
+/** Server settings under which a commit can return before it is on disk. */
+export async function postgresDurabilityWarnings(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ fsync: string; synchronous_commit: string }>`
+    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`.execute(db);
+  const settings = rows[0]!;
+  const warnings: string[] = [];
+  if (settings.fsync === 'off') warnings.push('PostgreSQL runs with fsync=off: a crash of its machine can lose webhooks answered 200, and corrupt the database.');
+  // on, local, remote_write and remote_apply all flush the local WAL before a commit returns.
+  if (settings.synchronous_commit === 'off') {
+    warnings.push("PostgreSQL runs with synchronous_commit=off: a 200 can come before the webhook is on disk, and a crash can lose it. Set it to on for backchat's database or role.");
+  }
+  return warnings;
 }
 
 /** The channel that says "domain events were committed"; its payload is empty. */

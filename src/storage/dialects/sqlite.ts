@@ -7,8 +7,9 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteDialect, type Dialect, type DialectAdapter, type SqliteDatabase } from 'kysely';
+import { SqliteDialect, sql, type Dialect, type DialectAdapter, type Kysely, type SqliteDatabase } from 'kysely';
 import { registerSynchronousRunner } from '../prepared.js';
+import type { Database } from '../schema.js';
 
 /**
  * Where the SQLite database lives: a file path or ':memory:'. `onBackgroundError` hears of a
@@ -33,6 +34,15 @@ export function openSqliteDialect(location: string, onBackgroundError: (error: E
   const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location, onBackgroundError);
   // Kysely's destroy() closes the database.
   return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()));
+}
+
+/** Settings under which a commit would return before it is on disk. */
+export async function sqliteDurabilityWarnings(db: Kysely<Database>, inMemory: boolean): Promise<string[]> {
+  if (inMemory) return ['DATABASE_URL=sqlite::memory: keeps nothing on disk: every webhook answered 200 is lost when backchat stops.'];
+  const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(db);
+  const { rows: journal } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
+  // FULL is 2. openSqliteDialect sets both, so anything else is a bug worth shouting about.
+  return rows[0]?.synchronous === 2 && journal[0]?.journal_mode === 'wal' ? [] : ['SQLite is not in WAL mode with synchronous=FULL: a crash can lose webhooks answered 200.'];
 }
 
 /**
