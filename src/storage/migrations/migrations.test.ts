@@ -45,4 +45,25 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       await testDb.drop();
     }
   });
+
+  // Concurrent first messages of a chat rely on these, not only on writers taking turns: a second
+  // writer's insert fails, the unit is retried alone and then finds the row.
+  it('refuses a second contact per phone, chat per key and message per external id', async () => {
+    const testDb = await createTestDatabase(dialect);
+    const handle = openDatabase(testDb.url);
+    try {
+      await migrateToLatest(handle.db);
+      const contact = (id: string) => sql`insert into contacts (id, phone, created_at, updated_at) values (${id}, '+77770000001', 1, 1)`;
+      const chat = (id: string) => sql`insert into chats (id, external_id, last_activity_at, created_at, updated_at) values (${id}, 'chat-1', 1, 1, 1)`;
+      const message = (id: string) =>
+        sql`insert into messages (id, external_id, chat_id, direction, type, sent_at, raw, created_at) values (${id}, 'm-1', 'h1', 'in', 'text', 1, '{}', 1)`;
+      for (const insert of [contact, chat, message]) {
+        await insert('h1').execute(handle.db);
+        await expect(insert('h2').execute(handle.db)).rejects.toThrow(/unique/i);
+      }
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
+  });
 });
