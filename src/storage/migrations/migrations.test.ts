@@ -1,20 +1,30 @@
 import { Migrator, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects } from '../../../test/helpers/test-database.js';
-import { openDatabase } from '../database.js';
+import { openDatabase, type DatabaseHandle } from '../database.js';
 import { MIGRATIONS, migrateToLatest, pendingMigrations } from './index.js';
 
 describe.each(testDialects)('migrations on %s', (dialect) => {
-  it('apply in order, and every down undoes its up, back to an empty schema and up again', async () => {
+  /** Runs `test` on a new, empty store of this dialect, dropped afterwards. */
+  const onEmptyStore = (test: (handle: DatabaseHandle, migrator: Migrator) => Promise<void>) => async () => {
     const testDb = await createTestDatabase(dialect);
     const handle = openDatabase(testDb.url);
     try {
+      await test(handle, new Migrator({ db: handle.db, provider: { getMigrations: async () => MIGRATIONS } }));
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
+  };
+
+  it(
+    'apply in order, and every down undoes its up, back to an empty schema and up again',
+    onEmptyStore(async (handle, migrator) => {
       const applied = await migrateToLatest(handle.db);
       expect(applied.results?.map((r) => r.status).every((s) => s === 'Success')).toBe(true);
       expect(await pendingMigrations(handle.db)).toEqual([]);
 
       // migrateDown undoes the last applied migration; walk down to nothing.
-      const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => MIGRATIONS } });
       for (;;) {
         const step = await migrator.migrateDown();
         expect(step.error).toBeUndefined();
@@ -24,34 +34,25 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       expect(tables).toEqual([]);
       expect((await migrateToLatest(handle.db)).error).toBeUndefined();
       await sql`select 1 from messages`.execute(handle.db);
-    } finally {
-      await handle.close();
-      await testDb.drop();
-    }
-  });
+    }),
+  );
 
-  it('gives contacts stored before 0006 the time of their information for each piece', async () => {
-    const testDb = await createTestDatabase(dialect);
-    const handle = openDatabase(testDb.url);
-    try {
-      const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => MIGRATIONS } });
+  it(
+    'gives contacts stored before 0006 the time of their information for each piece',
+    onEmptyStore(async (handle, migrator) => {
       expect((await migrator.migrateTo('0005-operators')).error).toBeUndefined();
       await sql`insert into contacts (id, phone, name, info_updated_at, created_at, updated_at) values ('c1', '+77770000001', 'Ann', 1000, 1, 1)`.execute(handle.db);
       await migrateToLatest(handle.db);
       const row = await handle.db.selectFrom('contacts').selectAll().where('id', '=', 'c1').executeTakeFirstOrThrow();
       expect(row).toMatchObject({ info_updated_at: 1000, name_updated_at: 1000, avatar_updated_at: 1000, username_updated_at: 1000 });
-    } finally {
-      await handle.close();
-      await testDb.drop();
-    }
-  });
+    }),
+  );
 
   // Concurrent first messages of a chat rely on these, not only on writers taking turns: a second
   // writer's insert fails, the unit is retried alone and then finds the row.
-  it('refuses a second contact per phone, chat per key and message per external id', async () => {
-    const testDb = await createTestDatabase(dialect);
-    const handle = openDatabase(testDb.url);
-    try {
+  it(
+    'refuses a second contact per phone, chat per key and message per external id',
+    onEmptyStore(async (handle) => {
       await migrateToLatest(handle.db);
       const contact = (id: string) => sql`insert into contacts (id, phone, created_at, updated_at) values (${id}, '+77770000001', 1, 1)`;
       const chat = (id: string) => sql`insert into chats (id, external_id, last_activity_at, created_at, updated_at) values (${id}, 'chat-1', 1, 1, 1)`;
@@ -61,9 +62,6 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
         await insert('h1').execute(handle.db);
         await expect(insert('h2').execute(handle.db)).rejects.toThrow(/unique/i);
       }
-    } finally {
-      await handle.close();
-      await testDb.drop();
-    }
-  });
+    }),
+  );
 });
