@@ -46,16 +46,6 @@ const outboxWriter: RowsWriter<OutboxRow, number> = {
 
 const toRow = (event: DomainEvent, now: number): OutboxRow => ({ type: event.type, payload: storedPayload(event), created_at: now });
 
-/** Appends events in order, now, outside the group committer; returns them with their sequence numbers. */
-export async function appendToOutbox(trx: Executor, events: DomainEvent[], now: number): Promise<PublishedEvent[]> {
-  if (events.length === 0) return [];
-  const seqs = await outboxWriter.write(
-    trx,
-    events.map((event) => toRow(event, now)),
-  );
-  return events.map((event, i) => ({ ...event, seq: seqs[i]!, createdAt: now }));
-}
-
 /**
  * Appends events with the rest of the group-committed batch, just before it commits (one
  * statement for all of the batch's events); resolves to them with their sequence numbers then.

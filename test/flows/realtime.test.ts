@@ -4,7 +4,7 @@
  * change that was rolled back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendToOutbox, purgeOutbox } from '../../src/events/outbox.js';
+import { purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
@@ -162,10 +162,12 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
   it('delivers events committed by another writer (the CLI, another process) that never told this bus', async () => {
     const socket = await connect();
     const chat = (await get('/api/chats?limit=1')).json().data[0];
-    // Written straight to the outbox, as `backchat events replay` in another process would.
-    await t.deps.database.db.transaction().execute((trx) =>
-      appendToOutbox(trx, [{ type: 'contact.updated', payload: { contact: { ...chat.contact, id: 'foreign-writer', createdAt: 0, updatedAt: 0 } } } as never], Date.now()),
-    );
+    // Written straight to the outbox, as another process (the CLI replaying webhooks) would.
+    const contact = { ...chat.contact, id: 'foreign-writer', createdAt: 0, updatedAt: 0 };
+    await t.deps.database.db
+      .insertInto('domain_events')
+      .values({ type: 'contact.updated', payload: JSON.stringify({ contact }), created_at: Date.now() })
+      .execute();
     const frame = await socket.waitFor((f) => f.type === 'contact.updated' && f.data?.id === 'foreign-writer', 5000);
     expect(frame.seq).toBeGreaterThan(0);
   });
