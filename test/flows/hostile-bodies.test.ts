@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
-// PostgreSQL round trips are slower; fewer runs keep the suite quick while still exploring.
-const runs = (dialect: string, sqliteRuns: number) => (dialect === 'sqlite' ? sqliteRuns : Math.ceil(sqliteRuns / 4));
+// PostgreSQL round trips are slower; fewer runs keep the suite quick while still exploring (and
+// PostgreSQL refuses more than SQLite does: U+0000, integers beyond bigint, so it gets half).
+const runs = (dialect: string, sqliteRuns: number) => (dialect === 'sqlite' ? sqliteRuns : Math.ceil(sqliteRuns / 2));
 
 describe.each(testDialects)('hostile bodies on %s', (dialect) => {
   let t: TestApp;
