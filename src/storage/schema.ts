@@ -25,7 +25,7 @@ export interface ContactsTable {
   external_key: string | null;
   /** Telegram username, without `@`. */
   username: string | null;
-  /** JSON: the data of the last contact event that changed the contact, as sent. */
+  /** JSON: the data of the newest contact event (by its timestamp), as sent. */
   raw: string | null;
 }
 

@@ -130,14 +130,18 @@ export async function listContacts(db: Executor, query: { q?: string; afterId?: 
   return (await select.execute()).map(toContact);
 }
 
-const advanceInfoTimes = prepareQuery((db, p: ContactInfoTimes & { id: string }) =>
-  db.updateTable('contacts').set(timeColumns(p)).where('id', '=', p.id),
+const advanceInfoTimes = prepareQuery((db, p: ContactInfoTimes & { id: string; raw: string | null }) =>
+  db
+    .updateTable('contacts')
+    .set((eb) => ({ ...timeColumns(p), raw: eb.fn.coalesce(eb.val(p.raw), eb.ref('raw')) }))
+    .where('id', '=', p.id),
 );
 
 /**
  * Moves only the times of the contact's information forward: the information itself is unchanged
  * (most messages repeat the sender's name), but an older update arriving later must still lose.
+ * `raw`: a newer contact event's data as JSON; null keeps the one held.
  */
-export async function advanceContactInfoTimes(db: Executor, id: string, times: ContactInfoTimes): Promise<void> {
-  await advanceInfoTimes.execute(db, { ...times, id });
+export async function advanceContactInfoTimes(db: Executor, id: string, times: ContactInfoTimes, raw: string | null): Promise<void> {
+  await advanceInfoTimes.execute(db, { ...times, id, raw });
 }

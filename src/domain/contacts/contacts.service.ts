@@ -37,7 +37,6 @@ export async function upsertContact(
   now: number,
 ): Promise<{ contact: Contact; changed: boolean }> {
   const carried = PIECES.filter((piece) => update[piece.value] !== undefined);
-  const raw = update.raw === undefined ? null : JSON.stringify(update.raw);
   let contact = await findContact(trx, update);
   if (!contact) {
     const created = await insertContactIfAbsent(trx, {
@@ -52,13 +51,18 @@ export async function upsertContact(
       avatarUpdatedAt: update.avatarUrl !== undefined ? update.occurredAt : null,
       usernameUpdatedAt: update.username !== undefined ? update.occurredAt : null,
       createdAt: now,
-      raw,
+      raw: update.raw === undefined ? null : JSON.stringify(update.raw),
     });
     if (created) return { contact: created, changed: true };
     // Another writer created it between our read and our insert.
     contact = (await findContact(trx, update))!;
   }
-  if (carried.length === 0) return { contact, changed: false };
+  // The data of the newest contact event is kept, whether or not what backchat models changed.
+  const raw = update.raw !== undefined && (contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt) ? JSON.stringify(update.raw) : null;
+  if (carried.length === 0) {
+    if (raw !== null) await advanceContactInfoTimes(trx, contact.id, contact, raw);
+    return { contact, changed: false };
+  }
 
   const next: Contact = { ...contact };
   for (const { value, time } of carried) {
@@ -80,7 +84,7 @@ export async function upsertContact(
     // Even an unchanged value moves its time forward, so that a late, older update cannot
     // overwrite it afterwards.
     const moved = times.infoUpdatedAt !== contact.infoUpdatedAt || carried.some(({ time }) => next[time] !== contact[time]);
-    if (moved) await advanceContactInfoTimes(trx, contact.id, times);
+    if (moved || raw !== null) await advanceContactInfoTimes(trx, contact.id, times, raw);
     return { contact: { ...contact, ...times }, changed: false };
   }
   const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now, raw });

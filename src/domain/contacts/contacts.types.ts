@@ -34,6 +34,6 @@ export interface ContactUpdate {
   username?: string | null;
   /** Sender's time of this information, epoch ms. */
   occurredAt: number;
-  /** A contact event as sent, kept whole when it changes the contact; absent for a message's sender. */
+  /** A contact event as sent, kept whole while it is the newest; absent for a message's sender. */
   raw?: unknown;
 }

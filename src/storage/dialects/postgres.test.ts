@@ -45,19 +45,20 @@ describe.runIf(testDialects.includes('postgres'))('PostgreSQL prepared statement
     withNotes(async (handle) => {
       await handle.db.connection().execute(async (connection) => {
         await noteById.execute(connection, { id: 1 });
-        await idByN.execute(connection, { n: '1' });
-        // What a newer instance's migrations do: `select *` now has another result type, and the
-        // parameter of `n = $1` another type.
+        // What a newer instance's migration does: `select *` now has another result type.
         await sql`alter table notes add column extra text`.execute(connection);
-        await expect(noteById.execute(connection, { id: 1 })).rejects.toThrow();
+        await expect(noteById.execute(connection, { id: 1 })).rejects.toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
       });
       expect((await noteById.execute(handle.db, { id: 1 })).rows).toEqual([{ id: 1, body: 'one', n: '1', extra: null }]);
+    }));
 
-      await handle.db.connection().execute(async (connection) => {
-        await idByN.execute(connection, { n: '1' });
-        await sql`alter table notes alter column n type integer using n::integer`.execute(connection);
-        await expect(idByN.execute(connection, { n: '1' })).rejects.toThrow();
-      });
-      expect((await idByN.execute(handle.db, { n: '1' })).rows).toEqual([{ id: 1 }]);
+  it('in a transaction too, where the caller sees the real error (the rollback still runs on the old connection)', () =>
+    withNotes(async (handle) => {
+      // The pool hands back the connection released last: the one that parsed the statement.
+      await idByN.execute(handle.db, { n: '1' });
+      await sql`alter table notes alter column n type integer using n::integer`.execute(handle.db);
+      const stale = handle.db.transaction().execute((trx) => idByN.execute(trx, { n: '1' }));
+      await expect(stale).rejects.toMatchObject({ code: '42883' });
+      expect((await handle.db.transaction().execute((trx) => idByN.execute(trx, { n: '1' }))).rows).toEqual([{ id: 1 }]);
     }));
 });

@@ -24,7 +24,13 @@ export function openPostgresDialect(connectionString: string): Dialect {
   });
   // An idle client that loses its connection emits 'error'; without a listener it would crash the process.
   pool.on('error', () => undefined);
-  pool.on('connect', keepCompiledOnceQueriesParsed);
+  const outgrown = new WeakSet<pg.PoolClient>();
+  pool.on('connect', (client) => keepCompiledOnceQueriesParsed(client, outgrown));
+  // Closed once handed back (after its transaction rolled back, so that the error the caller sees
+  // is the real one); the pool drops a client that is ending, and its statements go with it.
+  pool.on('release', (_error: Error | undefined, client: pg.PoolClient) => {
+    if (outgrown.has(client)) void client.end().catch(() => undefined);
+  });
   // Kysely's destroy() ends the pool.
   return new PostgresDialect({ pool });
 }
@@ -35,24 +41,23 @@ export function openPostgresDialect(connectionString: string): Dialect {
  * statements, they are parsed once per connection instead of on every run, which takes about a
  * third off each round trip here (docs/PERFORMANCE.md). Every other query stays unnamed.
  */
-function keepCompiledOnceQueriesParsed(client: pg.PoolClient): void {
-  const query = client.query.bind(client) as (config: pg.QueryConfig | string, values?: unknown[]) => Promise<pg.QueryResult>;
+function keepCompiledOnceQueriesParsed(client: pg.PoolClient, outgrown: WeakSet<pg.PoolClient>): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>;
   /** Statements that have run on this connection: should one fail later, the schema moved under it. */
   const ran = new Set<string>();
-  // Kysely calls query(sql, parameters) and awaits the promise; that is the only form named here.
-  client.query = ((text: unknown, values?: unknown[]) => {
-    const id = typeof text === 'string' ? compiledOnceId(text) : undefined;
-    if (id === undefined) return query(text as string, values);
+  // Kysely calls query(sql, parameters) and awaits the promise: the only form named here.
+  client.query = ((...args: unknown[]) => {
+    const [text, values] = args;
+    const id = typeof text === 'string' && args.length <= 2 ? compiledOnceId(text) : undefined;
+    if (id === undefined) return query(...args);
     const name = `backchat_${id}`;
-    return query({ name, text: text as string, values }).then(
+    return query({ name, text, values }).then(
       (result) => {
         ran.add(name);
         return result;
       },
       (error: unknown) => {
-        // The connection goes (the pool drops a client that is ending), and its statements with
-        // it; the next connection parses them against the schema as it is now.
-        if (ran.has(name) && outgrownBySchema(error)) void client.end().catch(() => undefined);
+        if (ran.has(name) && outgrownBySchema(error)) outgrown.add(client);
         throw error;
       },
     );
@@ -62,15 +67,17 @@ function keepCompiledOnceQueriesParsed(client: pg.PoolClient): void {
 /**
  * A prepared statement keeps what it was parsed against. After a migration (run by a newer
  * instance while this one runs), one that reads `*` from a table that gained a column is refused
- * ("cached plan must not change result type"), and one whose column changed type fails to match
- * its parameters (class 42), for as long as its connection lives. The transaction that hit it
+ * ("cached plan must not change result type"), and one whose table, column or column type changed
+ * fails as if its SQL were wrong, for as long as its connection lives. The transaction that hit it
  * fails (a webhook alone in its batch gets a 500 and is sent again; the units of a larger batch
  * are retried alone), and so may one more on each other open connection.
  */
 function outgrownBySchema(error: unknown): boolean {
   const { code, routine } = error as { code?: unknown; routine?: unknown };
   // `routine` names the server function that raised it; unlike the message, it is never translated.
-  return (code === '0A000' && routine === 'RevalidateCachedQuery') || (typeof code === 'string' && code.startsWith('42'));
+  if (code === '0A000') return routine === 'RevalidateCachedQuery';
+  // Undefined column, table or operator/function, and a mismatched type: what parsing decided.
+  return code === '42703' || code === '42P01' || code === '42883' || code === '42804';
 }
 
 /** Server settings under which a commit can return before it is on disk. */

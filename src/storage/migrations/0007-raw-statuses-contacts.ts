@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   // The status event's data as sent; null for a status carried inside a message (the message keeps it).
   await db.schema.alterTable('message_statuses').addColumn('raw', 'text').execute();
-  // The data of the last contact event that changed the contact.
+  // The data of the newest contact event.
   await db.schema.alterTable('contacts').addColumn('raw', 'text').execute();
 }
 
