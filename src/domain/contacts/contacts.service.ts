@@ -57,8 +57,10 @@ export async function upsertContact(
     // Another writer created it between our read and our insert.
     contact = (await findContact(trx, update))!;
   }
-  // The data of the newest contact event is kept, whether or not what backchat models changed.
-  const raw = update.raw !== undefined && (contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt) ? JSON.stringify(update.raw) : null;
+  // At least as new as anything held: then the phone as written, and the contact event's data
+  // (whether or not what backchat models changed), are taken.
+  const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
+  const raw = newest && update.raw !== undefined ? JSON.stringify(update.raw) : null;
   if (carried.length === 0) {
     if (raw !== null) await advanceContactInfoTimes(trx, contact.id, contact, raw);
     return { contact, changed: false };
@@ -71,8 +73,7 @@ export async function upsertContact(
     next[value] = update[value] ?? null;
     next[time] = update.occurredAt;
   }
-  // How the sender writes the phone goes with its newest information.
-  if (update.phoneRaw !== null && (contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt)) next.phoneRaw = update.phoneRaw;
+  if (newest && update.phoneRaw !== null) next.phoneRaw = update.phoneRaw;
   const times: ContactInfoTimes = {
     nameUpdatedAt: next.nameUpdatedAt,
     avatarUpdatedAt: next.avatarUpdatedAt,
