@@ -34,9 +34,12 @@
  *                            forced by BENCH_CPU_PROF)
  *   BENCH_WS_CLIENTS=1       operator WebSockets held open during every backchat run (each gets
  *                            every event); 0: no real-time latency measurement
- *   BENCH_FLOOR=1            also measure the durable floor (bench/floor-server.ts: one raw row
- *                            per request in SQLite, group-committed, nothing else), which bounds
- *                            what any intake that stores before it answers reaches here; 0: skip
+ *   BENCH_FLOOR=1            also measure two floors, both SQLite, group-committed, synchronous=FULL:
+ *                            the durable floor (bench/floor-server.ts: one raw row per request,
+ *                            nothing else), which bounds what any intake that stores before it
+ *                            answers reaches here, and the effects floor
+ *                            (bench/effects-floor-server.ts: the contract's rows, written by hand,
+ *                            nothing else), which bounds one that commits the effects first; 0: skip
  *   COMMIT_BATCH_MAX etc.    backchat's own variables pass through unchanged, except
  *                            METRICS_ENABLED, METRICS_PORT and ADMIN_TOKEN, which the bench sets
  *
@@ -75,6 +78,21 @@ const TARGET_REALTIME_P99_MS = 50;
 /** How long to wait, after the load, for frames of the last acknowledged messages. */
 const FRAME_WAIT_MS = 5000;
 const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** The floors measured between the ceiling and backchat (BENCH_FLOOR), each a server of its own. */
+interface FloorKind {
+  name: 'floor' | 'effects-floor';
+  script: string;
+  description: string;
+}
+const FLOOR_KINDS: readonly FloorKind[] = [
+  { name: 'floor', script: 'bench/floor-server.ts', description: 'durable floor (one raw row per request, group-committed, nothing else; bench/floor-server.ts)' },
+  {
+    name: 'effects-floor',
+    script: 'bench/effects-floor-server.ts',
+    description: "effects floor (the contract's rows by hand: log, message, contact, chat, status; group-committed; bench/effects-floor-server.ts)",
+  },
+];
 
 interface Options {
   duration: number;
@@ -525,7 +543,7 @@ async function main(): Promise<number> {
   const ceilingWorkload = new Workload();
   const workloads: Workload[] = [ceilingWorkload];
   let ceiling: Measured;
-  let floor: Measured | undefined;
+  const floors: { kind: FloorKind; measured: Measured }[] = [];
   const runs: BackchatRun[] = [];
   try {
     // (a) The ceiling.
@@ -543,23 +561,27 @@ async function main(): Promise<number> {
     }
     console.log(`ceiling done: ${fmt(ceiling.rps)} req/s, p99 ${fmt(ceiling.p99, 1)} ms`);
 
-    // (a') The durable floor: what storing each request before answering costs by itself.
+    // (a') The floors: what storing each request (durable), or each request's effects (effects),
+    // before answering costs by itself.
     if (options.floor) {
-      const floorLog = resolve(ROOT, `data/bench-${tag}-floor.log`);
-      logs.push(floorLog);
-      const floorServer = await start({
-        name: 'floor',
-        args: ['--import', 'tsx', 'bench/floor-server.ts'],
-        cwd: ROOT,
-        env: { ...process.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-floor.db`) },
-        logFile: floorLog,
-      });
-      try {
-        floor = await measure(floorServer, new Workload(), options);
-      } finally {
-        await stop(floorServer);
+      for (const kind of FLOOR_KINDS) {
+        const floorLog = resolve(ROOT, `data/bench-${tag}-${kind.name}.log`);
+        logs.push(floorLog);
+        const floorServer = await start({
+          name: kind.name,
+          args: ['--import', 'tsx', kind.script],
+          cwd: ROOT,
+          env: { ...process.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
+          logFile: floorLog,
+        });
+        try {
+          floors.push({ kind, measured: await measure(floorServer, new Workload(), options) });
+        } finally {
+          await stop(floorServer);
+        }
+        const measured = floors.at(-1)!.measured;
+        console.log(`${kind.name} done: ${fmt(measured.rps)} req/s, p99 ${fmt(measured.p99, 1)} ms`);
       }
-      console.log(`floor done: ${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99, 1)} ms`);
     }
 
     // (b) backchat, each run on a fresh store: metrics on and off in turn.
@@ -677,11 +699,11 @@ async function main(): Promise<number> {
   );
   console.log(`p99 ratio backchat/ceiling:        ${fmt(p99Ratio, 2)} (target ≤ ${TARGET_P99_RATIO}) ${passFail(p99Pass)}`);
   console.log(`target: ${passFail(throughputPass && p99Pass)}`);
-  if (floor) {
+  for (const { kind, measured } of floors) {
     console.log(
-      `durable floor (one raw row per request, group-committed, nothing else; bench/floor-server.ts): ` +
-        `${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99, 1)} ms, ${fmt(cpuPerRequest(floor))} µs CPU/req; ` +
-        `ratio to the ceiling ${fmt(floor.rps / ceiling.rps, 2)} (p99 ${fmt(floor.p99 / ceiling.p99, 2)}), backchat/floor ${fmt(backchat.rps / floor.rps, 2)}`,
+      `${kind.description}: ` +
+        `${fmt(measured.rps)} req/s, p99 ${fmt(measured.p99, 1)} ms, ${fmt(cpuPerRequest(measured))} µs CPU/req; ` +
+        `ratio to the ceiling ${fmt(measured.rps / ceiling.rps, 2)} (p99 ${fmt(measured.p99 / ceiling.p99, 2)}), backchat/${kind.name} ${fmt(backchat.rps / measured.rps, 2)}`,
     );
   }
 
@@ -772,7 +794,7 @@ async function main(): Promise<number> {
     for (const line of run.verification.lines) console.log(`  ${runs.length > 1 ? '  ' : ''}${line}`);
   }
 
-  for (const measured of [ceiling, ...(floor ? [floor] : []), ...runs.map((r) => r.measured)]) {
+  for (const measured of [ceiling, ...floors.map((f) => f.measured), ...runs.map((r) => r.measured)]) {
     const failed = measured.tally.message.failed + measured.tally.status.failed + measured.tally.contact.failed;
     if (failed > 0 || measured.non2xx > 0) problems.push(`${measured.name}: ${Math.max(failed, measured.non2xx)} non-2xx responses`);
     if (measured.errors > 0) problems.push(`${measured.name}: ${measured.errors} request errors (${measured.timeouts} timeouts)`);
@@ -787,7 +809,8 @@ async function main(): Promise<number> {
       options: { ...options, store: options.store.kind },
       dialect,
       ceiling,
-      floor,
+      floor: floors.find((f) => f.kind.name === 'floor')?.measured,
+      effectsFloor: floors.find((f) => f.kind.name === 'effects-floor')?.measured,
       backchat,
       throughputRatio,
       p99Ratio,
