@@ -5,13 +5,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
+import { createLoginThrottle } from './domain/users/login-throttle.js';
 import { AppError } from './errors.js';
 import { handleError } from './http/error-envelope.js';
 import { authRoutes } from './http/auth.routes.js';
 import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
-import { createLoginThrottle } from './http/login-throttle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 import { registerOpenApi } from './http/openapi.js';
 import { createOperatorAuth } from './http/operator-auth.js';
@@ -118,7 +118,7 @@ export async function buildApp(
   await app.register(authRoutes, {
     db: deps.database.db,
     auth,
-    throttle: createLoginThrottle({ maxFailures: config.loginMaxFailures, windowMs: config.loginWindowMinutes * 60_000 }),
+    throttle: createLoginThrottle(deps.database.db, { maxFailures: config.loginMaxFailures, windowMs: config.loginWindowMinutes * 60_000 }),
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
     now: deps.now,
   });

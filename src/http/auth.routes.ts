@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { login, getUser, revokeAuthToken, normalizeEmail } from '../domain/users/users.service.js';
+import type { LoginThrottle } from '../domain/users/login-throttle.js';
 import { AppError } from '../errors.js';
 import type { Executor } from '../storage/executor.js';
-import type { LoginThrottle } from './login-throttle.js';
 import { currentUser, type OperatorAuth } from './operator-auth.js';
 import { presentUser } from './presenters/user.presenter.js';
 import { authErrors, bearerSecurity } from './schemas.js';
@@ -48,17 +48,17 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     async (request, reply) => {
       const { email, password } = request.body as { email: string; password: string };
       const keys = [`account:${normalizeEmail(email)}`, `address:${request.ip}`];
-      const wait = throttle.retryAfter(keys, now());
+      const wait = await throttle.retryAfter(keys, now());
       if (wait > 0) {
         reply.header('retry-after', String(wait));
         throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${wait} s`);
       }
       const session = await login(db, { email, password }, now(), options.sessionTtlMs);
       if (!session) {
-        throttle.recordFailure(keys, now());
+        await throttle.recordFailure(keys, now());
         throw new AppError('unauthorized', 401, 'Wrong email or password');
       }
-      throttle.recordSuccess([keys[0]!]);
+      await throttle.recordSuccess([keys[0]!]);
       return { token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), user: presentUser(session.user) };
     },
   );

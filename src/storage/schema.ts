@@ -167,6 +167,14 @@ export interface DomainEventsTable {
   created_at: number;
 }
 
+/** Failed logins per key within a window (login throttling, shared by every instance). */
+export interface LoginFailuresTable {
+  /** `account:<normalised email>` or `address:<client IP>`. */
+  key: string;
+  failures: number;
+  window_started_at: number;
+}
+
 export interface Database {
   contacts: ContactsTable;
   chats: ChatsTable;
@@ -177,4 +185,5 @@ export interface Database {
   users: UsersTable;
   auth_tokens: AuthTokensTable;
   domain_events: DomainEventsTable;
+  login_failures: LoginFailuresTable;
 }

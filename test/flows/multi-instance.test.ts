@@ -9,6 +9,7 @@ import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/
 import { openSocket, type TestSocket } from '../helpers/ws-client.js';
 
 const ADMIN = 'admin-token-0123456789abcdef0123456789ab';
+const MAX_FAILURES = 4;
 
 describe.runIf(testDialects.includes('postgres'))('two instances on one PostgreSQL', () => {
   let database: TestDatabase;
@@ -19,8 +20,9 @@ describe.runIf(testDialects.includes('postgres'))('two instances on one PostgreS
 
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
-    a = await startServer({ databaseUrl: database.url, env: { ADMIN_TOKEN: ADMIN } });
-    b = await startServer({ databaseUrl: database.url, env: { ADMIN_TOKEN: ADMIN } });
+    const env = { ADMIN_TOKEN: ADMIN, LOGIN_MAX_FAILURES: String(MAX_FAILURES) };
+    a = await startServer({ databaseUrl: database.url, env });
+    b = await startServer({ databaseUrl: database.url, env });
     const created = await fetch(`${a.baseUrl}/api/users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
@@ -92,5 +94,23 @@ describe.runIf(testDialects.includes('postgres'))('two instances on one PostgreS
     await post(a, 'multi_missed');
     const onB = await socketOn(b, `&since=${seen.seq}`);
     expect(onB.frames.some((f) => f.type === 'message.created' && f.data?.externalId === 'multi_missed')).toBe(true);
+  });
+
+  it('shares one count of failed logins: failures on A and B together lock the account on both', async () => {
+    const attempt = (server: ServerProcess, password: string) =>
+      fetch(`${server.baseUrl}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'two@example.com', password }),
+      });
+    // Half on each instance, at once: none is lost to a race between the two.
+    const failures = await Promise.all(Array.from({ length: MAX_FAILURES }, (_, i) => attempt(i % 2 === 0 ? a : b, `wrong ${i}`)));
+    expect(failures.map((r) => r.status)).toEqual(Array(MAX_FAILURES).fill(401));
+    for (const server of [a, b]) {
+      const refused = await attempt(server, 'correct horse battery');
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { status: string }).status).toBe('error');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
   });
 });

@@ -939,6 +939,17 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       expect((await attempt(user.email, password!, '10.3.0.6')).statusCode).toBe(200);
     });
 
+    it('keeps counts in the database only while their window runs', async () => {
+      const keys = async () =>
+        (await t.deps.database.db.selectFrom('login_failures').select('key').where('key', 'like', 'address:10.5.%').orderBy('key').execute()).map((r) => r.key);
+      for (const address of ['10.5.0.1', '10.5.0.2']) expect((await attempt('nobody@example.com', 'guess', address)).statusCode).toBe(401);
+      expect(await keys()).toEqual(['address:10.5.0.1', 'address:10.5.0.2']);
+      clock += 60_000;
+      // The next failure, anywhere, clears the ended windows.
+      expect((await attempt('nobody@example.com', 'guess', '10.5.0.3')).statusCode).toBe(401);
+      expect(await keys()).toEqual(['address:10.5.0.3']);
+    });
+
     it('refuses a session once it expires (SESSION_TTL_HOURS=1)', async () => {
       const { user, password } = await createUser(t);
       const start = clock;

@@ -10,6 +10,7 @@ import * as wazzupV3 from './0004-wazzup-v3.js';
 import * as operators from './0005-operators.js';
 import * as contactFieldTimes from './0006-contact-field-times.js';
 import * as rawStatusesContacts from './0007-raw-statuses-contacts.js';
+import * as loginFailures from './0008-login-failures.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005-operators': operators,
   '0006-contact-field-times': contactFieldTimes,
   '0007-raw-statuses-contacts': rawStatusesContacts,
+  '0008-login-failures': loginFailures,
 };
 
 export class MigrationError extends Error {
