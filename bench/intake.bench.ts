@@ -34,12 +34,12 @@
  *                            forced by BENCH_CPU_PROF)
  *   BENCH_WS_CLIENTS=1       operator WebSockets held open during every backchat run (each gets
  *                            every event); 0: no real-time latency measurement
- *   BENCH_FLOOR=1            also measure two floors, both SQLite, group-committed, synchronous=FULL:
- *                            the durable floor (bench/floor-server.ts: one raw row per request,
- *                            nothing else), which bounds what any intake that stores before it
- *                            answers reaches here, and the effects floor
+ *   BENCH_FLOOR=1            also measure floors, SQLite, group-committed, synchronous=FULL: the
+ *                            durable floor (bench/floor-server.ts: one raw row per request, nothing
+ *                            else), what storing before answering costs here, and the effects floor
  *                            (bench/effects-floor-server.ts: the contract's rows, written by hand,
- *                            nothing else), which bounds one that commits the effects first; 0: skip
+ *                            nothing else; inline, then with its writer in a thread), what
+ *                            committing the contract's effects first costs; 0: skip
  *   COMMIT_BATCH_MAX etc.    backchat's own variables pass through unchanged, except
  *                            METRICS_ENABLED, METRICS_PORT and ADMIN_TOKEN, which the bench sets
  *
@@ -81,8 +81,9 @@ const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The floors measured between the ceiling and backchat (BENCH_FLOOR), each a server of its own. */
 interface FloorKind {
-  name: 'floor' | 'effects-floor';
+  name: 'floor' | 'effects-floor' | 'effects-floor-thread';
   script: string;
+  env?: Record<string, string>;
   description: string;
 }
 const FLOOR_KINDS: readonly FloorKind[] = [
@@ -91,6 +92,12 @@ const FLOOR_KINDS: readonly FloorKind[] = [
     name: 'effects-floor',
     script: 'bench/effects-floor-server.ts',
     description: "effects floor (the contract's rows by hand: log, message, contact, chat, status; group-committed; bench/effects-floor-server.ts)",
+  },
+  {
+    name: 'effects-floor-thread',
+    script: 'bench/effects-floor-server.ts',
+    env: { EFFECTS_FLOOR_WRITER: 'thread' },
+    description: 'effects floor with its writer in a thread of its own (EFFECTS_FLOOR_WRITER=thread: HTTP on one core, SQLite on the other)',
   },
 ];
 
@@ -571,7 +578,7 @@ async function main(): Promise<number> {
           name: kind.name,
           args: ['--import', 'tsx', kind.script],
           cwd: ROOT,
-          env: { ...process.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
+          env: { ...process.env, ...kind.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
           logFile: floorLog,
         });
         try {
@@ -811,6 +818,7 @@ async function main(): Promise<number> {
       ceiling,
       floor: floors.find((f) => f.kind.name === 'floor')?.measured,
       effectsFloor: floors.find((f) => f.kind.name === 'effects-floor')?.measured,
+      effectsFloorThread: floors.find((f) => f.kind.name === 'effects-floor-thread')?.measured,
       backchat,
       throughputRatio,
       p99Ratio,
