@@ -28,11 +28,12 @@
  * `foreign-keys`, `rowid` (contacts and chats become WITHOUT ROWID, one B-tree each),
  * `contact-touch` (a message that repeats its contact's name leaves the contact's row alone).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import Fastify from 'fastify';
+import { removeSqliteFiles, serveUntilStopped } from './floor-lifecycle.js';
 
 /** One request as the writer needs it. */
 interface Received {
@@ -186,8 +187,6 @@ function runCheckpointer(): void {
 }
 
 async function serve(): Promise<void> {
-  const port = Number(process.env.PORT ?? 3003);
-  const host = process.env.HOST ?? '127.0.0.1';
   const mode = process.env.EFFECTS_FLOOR_WRITER ?? 'inline';
   if (mode !== 'inline' && mode !== 'thread') throw new Error(`EFFECTS_FLOOR_WRITER: inline or thread, not ${mode}`);
 
@@ -251,19 +250,10 @@ async function serve(): Promise<void> {
     return { status: 'success', message: 'Webhook processed successfully' };
   });
 
-  const stop = () => {
-    void app.close().then(async () => {
-      for (const thread of threads) await thread.terminate();
-      rmSync(file, { force: true });
-      rmSync(`${file}-wal`, { force: true });
-      rmSync(`${file}-shm`, { force: true });
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-
-  await app.listen({ port, host });
+  await serveUntilStopped(app, 3003, async () => {
+    for (const thread of threads) await thread.terminate();
+    removeSqliteFiles(file);
+  });
 }
 
 if (role === 'writer') {

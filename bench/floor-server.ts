@@ -9,13 +9,12 @@
  * for on top. The floor's ratio to the ceiling bounds what any intake that stores before it
  * answers can reach on this machine.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import Fastify from 'fastify';
+import { removeSqliteFiles, serveUntilStopped } from './floor-lifecycle.js';
 
-const port = Number(process.env.PORT ?? 3002);
-const host = process.env.HOST ?? '127.0.0.1';
 const file = process.env.FLOOR_DB ?? `./data/bench-floor-${process.pid}.db`;
 
 mkdirSync(dirname(file), { recursive: true });
@@ -50,16 +49,7 @@ app.post('/api/webhooks/wazzup24', async (request) => {
   return { status: 'success', message: 'Webhook processed successfully' };
 });
 
-const stop = () => {
-  void app.close().then(() => {
-    db.close();
-    rmSync(file, { force: true });
-    rmSync(`${file}-wal`, { force: true });
-    rmSync(`${file}-shm`, { force: true });
-    process.exit(0);
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-
-await app.listen({ port, host });
+await serveUntilStopped(app, 3002, () => {
+  db.close();
+  removeSqliteFiles(file);
+});

@@ -3,7 +3,7 @@
  * because fsync cost is what synchronous=FULL pays for; /tmp may be tmpfs) or a freshly created,
  * uniquely named PostgreSQL database. Both are removed afterwards.
  */
-import { rmSync } from 'node:fs';
+import { removeSqliteFiles } from './floor-lifecycle.js';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
@@ -90,7 +90,7 @@ function createSqliteStore(root: string, tag: string): BenchStore {
       }
     },
     async remove() {
-      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(file + suffix, { force: true });
+      removeSqliteFiles(file);
     },
   };
 }
