@@ -7,13 +7,14 @@ import { pino } from 'pino';
 import { buildApp, LOG_REDACTIONS } from './app.js';
 import { ConfigError, configurationWarnings, loadConfig } from './config.js';
 import { openDependencies } from './dependencies.js';
+import { purgeEndedLoginFailures } from './domain/users/login-throttle.js';
 import { purgeExpiredWebhookLog } from './domain/webhook-log/webhook-log.service.js';
 import { purgeOutbox } from './events/outbox.js';
 import { handleError } from './http/error-envelope.js';
 import { createLifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 
-/** How often the webhook log retention runs. */
+/** How often retention runs (webhook log, event outbox, ended login throttling windows). */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 async function main(): Promise<void> {
@@ -57,8 +58,10 @@ async function main(): Promise<void> {
       if (result.deleted + result.bodiesDropped > 0) logger.info(result, 'webhook log purged');
       const events = await purgeOutbox(deps.database.db, Date.now() - config.realtimeReplayHours * 3_600_000);
       if (events > 0) logger.info({ events }, 'event outbox purged');
+      const loginCounts = await purgeEndedLoginFailures(deps.database.db, Date.now(), config.loginWindowMinutes * 60_000);
+      if (loginCounts > 0) logger.info({ loginCounts }, 'ended login throttling windows purged');
     } catch (error) {
-      logger.error({ err: error }, 'webhook log purge failed');
+      logger.error({ err: error }, 'purge failed');
     }
   };
   const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS);

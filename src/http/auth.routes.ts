@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { login, getUser, revokeAuthToken, normalizeEmail } from '../domain/users/users.service.js';
-import type { LoginThrottle } from '../domain/users/login-throttle.js';
+import { loginKeys, type LoginThrottle } from '../domain/users/login-throttle.js';
 import { AppError } from '../errors.js';
 import type { Executor } from '../storage/executor.js';
 import { currentUser, type OperatorAuth } from './operator-auth.js';
@@ -47,18 +47,16 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     },
     async (request, reply) => {
       const { email, password } = request.body as { email: string; password: string };
-      const keys = [`account:${normalizeEmail(email)}`, `address:${request.ip}`];
-      const wait = await throttle.retryAfter(keys, now());
+      const keys = loginKeys(normalizeEmail(email), request.ip);
+      const wait = await throttle.admit(keys, now());
       if (wait > 0) {
         reply.header('retry-after', String(wait));
         throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${wait} s`);
       }
       const session = await login(db, { email, password }, now(), options.sessionTtlMs);
-      if (!session) {
-        await throttle.recordFailure(keys, now());
-        throw new AppError('unauthorized', 401, 'Wrong email or password');
-      }
-      await throttle.recordSuccess([keys[0]!]);
+      if (!session) throw new AppError('unauthorized', 401, 'Wrong email or password');
+      // The session exists now: a count that cannot be taken back only expires with its window.
+      await throttle.succeeded(keys).catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a successful login was not taken back'));
       return { token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), user: presentUser(session.user) };
     },
   );

@@ -1,32 +1,21 @@
 import type { Executor } from '../../storage/executor.js';
 
-/** Failed logins of one key (an account or an address) within its current window. */
+/** Login attempts of one key (an account or an address) not proven good, within its window. */
 export interface LoginFailures {
   key: string;
   failures: number;
   windowStartedAt: number;
 }
 
-/** The keys' counts whose window started after `windowStartedAfter` (the ones still running). */
-export async function findLoginFailures(db: Executor, keys: string[], windowStartedAfter: number): Promise<LoginFailures[]> {
-  const rows = await db
-    .selectFrom('login_failures')
-    .selectAll()
-    .where('key', 'in', keys)
-    .where('window_started_at', '>', windowStartedAfter)
-    .execute();
-  return rows.map((row) => ({ key: row.key, failures: Number(row.failures), windowStartedAt: Number(row.window_started_at) }));
-}
-
 /**
- * Counts one failure for each key, in one statement, so that instances failing the same key at
- * once both count: a window that started at or before `windowStartedAfter` has ended and starts
- * again at `now` with this failure.
+ * Counts one attempt for `key` in one statement, so that instances counting the same key at once
+ * both count; returns the count after it. A window that started at or before
+ * `windowStartedAfter` has ended and starts again at `now` with this attempt.
  */
-export async function countLoginFailure(db: Executor, keys: string[], now: number, windowStartedAfter: number): Promise<void> {
-  await db
+export async function countLoginAttempt(db: Executor, key: string, now: number, windowStartedAfter: number): Promise<LoginFailures> {
+  const row = await db
     .insertInto('login_failures')
-    .values(keys.map((key) => ({ key, failures: 1, window_started_at: now })))
+    .values({ key, failures: 1, window_started_at: now })
     .onConflict((oc) =>
       oc.column('key').doUpdateSet((eb) => {
         const ended = eb('login_failures.window_started_at', '<=', windowStartedAfter);
@@ -37,15 +26,28 @@ export async function countLoginFailure(db: Executor, keys: string[], now: numbe
         };
       }),
     )
+    .returning(['key', 'failures', 'window_started_at'])
+    .executeTakeFirstOrThrow();
+  return { key: row.key, failures: row.failures, windowStartedAt: row.window_started_at };
+}
+
+/** Takes back one counted attempt of `key` (it turned out good). */
+export async function uncountLoginAttempt(db: Executor, key: string): Promise<void> {
+  await db
+    .updateTable('login_failures')
+    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .where('key', '=', key)
+    .where('failures', '>', 0)
     .execute();
 }
 
-/** Forgets the keys' failures. */
-export async function clearLoginFailures(db: Executor, keys: string[]): Promise<void> {
-  await db.deleteFrom('login_failures').where('key', 'in', keys).execute();
+/** Forgets every counted attempt of `key`. */
+export async function clearLoginFailures(db: Executor, key: string): Promise<void> {
+  await db.deleteFrom('login_failures').where('key', '=', key).execute();
 }
 
-/** Deletes counts whose window has ended, so that a flood of distinct keys does not pile up. */
-export async function deleteEndedLoginFailures(db: Executor, windowStartedAtOrBefore: number): Promise<void> {
-  await db.deleteFrom('login_failures').where('window_started_at', '<=', windowStartedAtOrBefore).execute();
+/** Deletes counts whose window started at or before the given time; returns how many. */
+export async function deleteEndedLoginFailures(db: Executor, windowStartedAtOrBefore: number): Promise<number> {
+  const result = await db.deleteFrom('login_failures').where('window_started_at', '<=', windowStartedAtOrBefore).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
