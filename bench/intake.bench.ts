@@ -91,6 +91,7 @@ const FLOOR_KINDS: readonly FloorKind[] = [
   {
     name: 'effects-floor',
     script: 'bench/effects-floor-server.ts',
+    env: { EFFECTS_FLOOR_WRITER: 'inline' },
     description: "effects floor (the contract's rows by hand: log, message, contact, chat, status; group-committed; bench/effects-floor-server.ts)",
   },
   {

@@ -169,7 +169,7 @@ export interface DomainEventsTable {
 
 /** Failed logins per key within a window (login throttling, shared by every instance). */
 export interface LoginFailuresTable {
-  /** `account:<normalised email>` or `address:<client IP>`. */
+  /** `account:<normalised email>` or `address:<IPv4 address, or IPv6 /64>`. */
   key: string;
   failures: number;
   window_started_at: number;

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('login_failures')
-    // `account:<email>` or `address:<ip>`.
+    // `account:<normalised email>` or `address:<IPv4 address, or IPv6 /64>`.
     .addColumn('key', 'text', (c) => c.primaryKey())
     .addColumn('failures', 'integer', (c) => c.notNull())
     .addColumn('window_started_at', 'bigint', (c) => c.notNull())
