@@ -48,15 +48,15 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     async (request, reply) => {
       const { email, password } = request.body as { email: string; password: string };
       const keys = loginKeys(normalizeEmail(email), request.ip);
-      const wait = await throttle.admit(keys, now());
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${wait} s`);
+      const admission = await throttle.admit(keys, now());
+      if (!admission.admitted) {
+        reply.header('retry-after', String(admission.retryAfterSeconds));
+        throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${admission.retryAfterSeconds} s`);
       }
       const session = await login(db, { email, password }, now(), options.sessionTtlMs);
       if (!session) throw new AppError('unauthorized', 401, 'Wrong email or password');
       // The session exists now: a count that cannot be taken back only expires with its window.
-      await throttle.succeeded(keys).catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a successful login was not taken back'));
+      await throttle.succeeded(keys, admission.addressWindowStartedAt).catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a successful login was not taken back'));
       return { token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), user: presentUser(session.user) };
     },
   );

@@ -20,7 +20,9 @@ describe.runIf(testDialects.includes('postgres'))('two instances on one PostgreS
 
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
-    const env = { ADMIN_TOKEN: ADMIN, LOGIN_MAX_FAILURES: String(MAX_FAILURES) };
+    // The throttle test sends each login from an address of its own (X-Forwarded-For, believed
+    // from loopback), so that only the account's count can refuse it.
+    const env = { ADMIN_TOKEN: ADMIN, LOGIN_MAX_FAILURES: String(MAX_FAILURES), TRUST_PROXY: '127.0.0.1' };
     a = await startServer({ databaseUrl: database.url, env });
     b = await startServer({ databaseUrl: database.url, env });
     const created = await fetch(`${a.baseUrl}/api/users`, {
@@ -97,10 +99,11 @@ describe.runIf(testDialects.includes('postgres'))('two instances on one PostgreS
   });
 
   it('shares one count of failed logins: failures on A and B together lock the account on both', async () => {
+    let address = 0;
     const attempt = (server: ServerProcess, password: string) =>
       fetch(`${server.baseUrl}/api/auth/login`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': `203.0.113.${(address += 1)}` },
         body: JSON.stringify({ email: 'two@example.com', password }),
       });
     // Half on each instance, at once: none is lost to a race between the two.

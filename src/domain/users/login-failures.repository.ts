@@ -31,12 +31,16 @@ export async function countLoginAttempt(db: Executor, key: string, now: number, 
   return { key: row.key, failures: row.failures, windowStartedAt: row.window_started_at };
 }
 
-/** Takes back one counted attempt of `key` (it turned out good). */
-export async function uncountLoginAttempt(db: Executor, key: string): Promise<void> {
+/**
+ * Takes back one counted attempt of `key` (it turned out good), if its window is still the one it
+ * was counted in: taken from a newer window, it would hand out an extra try there.
+ */
+export async function uncountLoginAttempt(db: Executor, key: string, windowStartedAt: number): Promise<void> {
   await db
     .updateTable('login_failures')
     .set((eb) => ({ failures: eb('failures', '-', 1) }))
     .where('key', '=', key)
+    .where('window_started_at', '=', windowStartedAt)
     .where('failures', '>', 0)
     .execute();
 }
@@ -46,8 +50,12 @@ export async function clearLoginFailures(db: Executor, key: string): Promise<voi
   await db.deleteFrom('login_failures').where('key', '=', key).execute();
 }
 
-/** Deletes counts whose window started at or before the given time; returns how many. */
-export async function deleteEndedLoginFailures(db: Executor, windowStartedAtOrBefore: number): Promise<number> {
-  const result = await db.deleteFrom('login_failures').where('window_started_at', '<=', windowStartedAtOrBefore).executeTakeFirst();
+/** Deletes the counts of keys starting with `prefix` whose window started at or before the given time; returns how many. */
+export async function deleteEndedLoginFailures(db: Executor, prefix: 'account:' | 'address:', windowStartedAtOrBefore: number): Promise<number> {
+  const result = await db
+    .deleteFrom('login_failures')
+    .where('window_started_at', '<=', windowStartedAtOrBefore)
+    .where('key', 'like', `${prefix}%`)
+    .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

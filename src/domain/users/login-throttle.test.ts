@@ -1,8 +1,9 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects, type TestDatabase } from '../../../test/helpers/test-database.js';
 import { openDatabase, type DatabaseHandle } from '../../storage/database.js';
 import { migrateToLatest } from '../../storage/migrations/index.js';
-import { createLoginThrottle, loginKeys, purgeEndedLoginFailures } from './login-throttle.js';
+import { createLoginThrottle, loginKeys, purgeEndedLoginFailures, type LoginKeys } from './login-throttle.js';
 
 describe('loginKeys', () => {
   it('counts an IPv6 /64 as one address, and an IPv4-mapped address as the IPv4 one', () => {
@@ -29,39 +30,94 @@ describe.each(testDialects)('login throttle (%s)', (dialect) => {
     await database.drop();
   });
   const throttle = () => createLoginThrottle(handle.db, { maxFailures: 3, windowMs: WINDOW_MS });
+  /** Seconds to wait: 0 when admitted. */
+  const wait = async (keys: LoginKeys, now: number) => {
+    const admission = await throttle().admit(keys, now);
+    return admission.admitted ? 0 : admission.retryAfterSeconds;
+  };
+  const count = async (key: string) =>
+    (await handle.db.selectFrom('login_failures').select('failures').where('key', '=', key).executeTakeFirst())?.failures ?? 0;
 
   it('admits no more than the limit of a burst of parallel attempts', async () => {
     const keys = loginKeys('burst@example.com', '10.7.0.1');
-    const waits = await Promise.all(Array.from({ length: 10 }, () => throttle().admit(keys, T)));
-    expect(waits.filter((wait) => wait === 0)).toHaveLength(3);
-    expect(waits.filter((wait) => wait === 60)).toHaveLength(7);
+    const waits = await Promise.all(Array.from({ length: 10 }, () => wait(keys, T)));
+    expect(waits.filter((seconds) => seconds === 0)).toHaveLength(3);
+    expect(waits.filter((seconds) => seconds === 60)).toHaveLength(7);
+  });
+
+  it('counts a refused attempt against nothing, so a locked account does not lock its address for others', async () => {
+    for (let i = 0; i < 3; i += 1) expect(await wait(loginKeys('victim@example.com', '10.7.1.1'), T)).toBe(0);
+    // Its owner, behind an office NAT, tries again and again: refused, and nothing counted.
+    for (let i = 0; i < 5; i += 1) expect(await wait(loginKeys('victim@example.com', '10.7.1.2'), T)).toBe(60);
+    expect(await count('address:10.7.1.2')).toBe(0);
+    expect(await count('account:victim@example.com')).toBe(3);
+    expect(await wait(loginKeys('colleague@example.com', '10.7.1.2'), T)).toBe(0);
   });
 
   it('takes a good attempt back from the address and forgets the account', async () => {
     const keys = loginKeys('good@example.com', '10.7.0.2');
-    for (let i = 0; i < 3; i += 1) expect(await throttle().admit(keys, T)).toBe(0);
-    await throttle().succeeded(keys);
-    // The account starts again; the address holds two failures and the new attempt.
-    expect(await throttle().admit(keys, T)).toBe(0);
-    expect(await throttle().admit(loginKeys('other@example.com', '10.7.0.2'), T)).toBe(60);
+    let last = await throttle().admit(keys, T);
+    for (let i = 0; i < 2; i += 1) last = await throttle().admit(keys, T);
+    if (!last.admitted) throw new Error('expected to be admitted');
+    await throttle().succeeded(keys, last.addressWindowStartedAt);
+    expect(await count('account:good@example.com')).toBe(0);
+    expect(await count('address:10.7.0.2')).toBe(2);
+  });
+
+  it('takes an attempt back only from the window it was counted in', async () => {
+    const keys = loginKeys('boundary@example.com', '10.7.0.5');
+    const early = await throttle().admit(keys, T);
+    if (!early.admitted) throw new Error('expected to be admitted');
+    // The window ends and a new one starts before the good login is taken back.
+    expect(await wait(loginKeys('guess@example.com', '10.7.0.5'), T + WINDOW_MS)).toBe(0);
+    await throttle().succeeded(keys, early.addressWindowStartedAt);
+    expect(await count('address:10.7.0.5')).toBe(1);
   });
 
   it('never asks to wait longer than the window, even when the window was opened by a clock ahead', async () => {
     const keys = loginKeys('skew@example.com', '10.7.0.3');
-    for (let i = 0; i < 3; i += 1) await throttle().admit(keys, T + 5 * 60_000);
-    expect(await throttle().admit(keys, T)).toBe(60);
+    for (let i = 0; i < 3; i += 1) await wait(keys, T + 5 * 60_000);
+    expect(await wait(keys, T)).toBe(60);
   });
 
   it('starts a window again once it has ended, and purges ended windows', async () => {
+    await handle.db.deleteFrom('login_failures').execute();
     const keys = loginKeys('again@example.com', '10.7.0.4');
-    for (let i = 0; i < 4; i += 1) await throttle().admit(keys, T);
-    expect(await throttle().admit(keys, T + WINDOW_MS - 1)).toBe(1);
-    expect(await throttle().admit(keys, T + WINDOW_MS)).toBe(0);
+    for (let i = 0; i < 3; i += 1) await wait(keys, T);
+    expect(await wait(keys, T + WINDOW_MS - 1)).toBe(1);
+    expect(await wait(keys, T + WINDOW_MS)).toBe(0);
+    await wait(loginKeys('old@example.com', '10.7.0.6'), T);
     const remaining = async () => (await handle.db.selectFrom('login_failures').select('key').orderBy('key').execute()).map((row) => row.key);
-    expect(await remaining()).toContain('address:10.7.0.4');
-    // Every window above started at T, except the one that just started again and those opened
-    // by the clock five minutes ahead.
-    expect(await purgeEndedLoginFailures(handle.db, T + WINDOW_MS, WINDOW_MS)).toBe(4);
-    expect(await remaining()).toEqual(['account:again@example.com', 'account:skew@example.com', 'address:10.7.0.3', 'address:10.7.0.4']);
+    expect(await remaining()).toEqual(['account:again@example.com', 'account:old@example.com', 'address:10.7.0.4', 'address:10.7.0.6']);
+    expect(await purgeEndedLoginFailures(handle.db, T + WINDOW_MS, WINDOW_MS)).toBe(2);
+    expect(await remaining()).toEqual(['account:again@example.com', 'address:10.7.0.4']);
   });
+
+  // A purge that deleted accounts and addresses in one statement took their row locks in index
+  // order while logins hold an address and wait for an account: PostgreSQL found a deadlock and
+  // aborted one side (a review's probe; this is it, smaller).
+  it.runIf(dialect === 'postgres')('purges while logins run without deadlocking with them', async () => {
+    const N = 50_000;
+    // Ended windows, accounts' earlier than addresses', so that a purge by time reaches accounts first.
+    await sql`insert into login_failures (key, failures, window_started_at)
+      select 'account:u' || g || '@x', 5, ${T - 10 * WINDOW_MS} + g::bigint from generate_series(1, ${N}) g`.execute(handle.db);
+    await sql`insert into login_failures (key, failures, window_started_at)
+      select 'address:10.' || (g / 65536) || '.' || ((g / 256) % 256) || '.' || (g % 256), 5, ${T - 5 * WINDOW_MS} + g::bigint
+      from generate_series(1, ${N}) g`.execute(handle.db);
+    await sql`analyze login_failures`.execute(handle.db);
+    const errors: string[] = [];
+    let purging = true;
+    const logins = Array.from({ length: 8 }, async (_, worker) => {
+      for (let g = 1 + worker; purging && g <= N; g += 8 * 97) {
+        const keys = { address: `address:10.${Math.floor(g / 65536)}.${Math.floor(g / 256) % 256}.${g % 256}`, account: `account:u${N - g + 1}@x` };
+        await throttle()
+          .admit(keys, T)
+          .catch((error: Error) => errors.push(`login: ${error.message}`));
+      }
+    });
+    await purgeEndedLoginFailures(handle.db, T, WINDOW_MS).catch((error: Error) => errors.push(`purge: ${error.message}`));
+    purging = false;
+    await Promise.all(logins);
+    expect(errors).toEqual([]);
+  }, 60_000);
 });
