@@ -40,6 +40,10 @@
  *                            (bench/effects-floor-server.ts: the contract's rows, written by hand,
  *                            nothing else; inline, then with its writer in a thread), what
  *                            committing the contract's effects first costs; 0: skip
+ *   BENCH_BUDGET=45,60,…     also measure the ceiling made to spend that many µs of CPU per request
+ *                            (bench/ceiling-server.ts, CEILING_CPU_US), one server per value: how
+ *                            much work per request a single-threaded server can do here and still
+ *                            reach the target
  *   COMMIT_BATCH_MAX etc.    backchat's own variables pass through unchanged, except
  *                            METRICS_ENABLED, METRICS_PORT and ADMIN_TOKEN, which the bench sets
  *
@@ -81,7 +85,7 @@ const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The floors measured between the ceiling and backchat (BENCH_FLOOR), each a server of its own. */
 interface FloorKind {
-  name: 'floor' | 'effects-floor' | 'effects-floor-thread';
+  name: 'floor' | 'effects-floor' | 'effects-floor-thread' | `budget-${number}`;
   script: string;
   env?: Record<string, string>;
   description: string;
@@ -102,6 +106,17 @@ const FLOOR_KINDS: readonly FloorKind[] = [
   },
 ];
 
+/**
+ * The ceiling made to spend `us` µs of CPU per request on its event loop (BENCH_BUDGET): how much
+ * work per request a single-threaded server can do on this machine and still reach the target.
+ */
+const budgetKind = (us: number): FloorKind => ({
+  name: `budget-${us}`,
+  script: 'bench/ceiling-server.ts',
+  env: { CEILING_CPU_US: String(us) },
+  description: `ceiling + ${us} µs of CPU per request (CEILING_CPU_US=${us}; bench/ceiling-server.ts)`,
+});
+
 interface Options {
   duration: number;
   warmup: number;
@@ -114,6 +129,7 @@ interface Options {
   metricsPairs: number;
   wsClients: number;
   floor: boolean;
+  budgetUs: number[];
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
@@ -150,6 +166,14 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     metricsPairs: Math.round(number('BENCH_METRICS_PAIRS', 2, 0)),
     wsClients: Math.round(number('BENCH_WS_CLIENTS', 1, 0)),
     floor: number('BENCH_FLOOR', 1, 0) > 0,
+    budgetUs: (env.BENCH_BUDGET ?? '')
+      .split(',')
+      .filter((item) => item.trim() !== '')
+      .map((item) => {
+        const us = Number(item);
+        if (!Number.isInteger(us) || us < 1) throw new Error(`BENCH_BUDGET must list whole microseconds ≥ 1, got "${item}"`);
+        return us;
+      }),
   };
 }
 
@@ -570,26 +594,24 @@ async function main(): Promise<number> {
     console.log(`ceiling done: ${fmt(ceiling.rps)} req/s, p99 ${fmt(ceiling.p99, 1)} ms`);
 
     // (a') The floors: what storing each request (durable), or each request's effects (effects),
-    // before answering costs by itself.
-    if (options.floor) {
-      for (const kind of FLOOR_KINDS) {
-        const floorLog = resolve(ROOT, `data/bench-${tag}-${kind.name}.log`);
-        logs.push(floorLog);
-        const floorServer = await start({
-          name: kind.name,
-          args: ['--import', 'tsx', kind.script],
-          cwd: ROOT,
-          env: { ...process.env, ...kind.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
-          logFile: floorLog,
-        });
-        try {
-          floors.push({ kind, measured: await measure(floorServer, new Workload(), options) });
-        } finally {
-          await stop(floorServer);
-        }
-        const measured = floors.at(-1)!.measured;
-        console.log(`${kind.name} done: ${fmt(measured.rps)} req/s, p99 ${fmt(measured.p99, 1)} ms`);
+    // before answering costs by itself; and the ceiling given CPU work to do (BENCH_BUDGET).
+    for (const kind of [...(options.floor ? FLOOR_KINDS : []), ...options.budgetUs.map(budgetKind)]) {
+      const floorLog = resolve(ROOT, `data/bench-${tag}-${kind.name}.log`);
+      logs.push(floorLog);
+      const floorServer = await start({
+        name: kind.name,
+        args: ['--import', 'tsx', kind.script],
+        cwd: ROOT,
+        env: { ...process.env, ...kind.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
+        logFile: floorLog,
+      });
+      try {
+        floors.push({ kind, measured: await measure(floorServer, new Workload(), options) });
+      } finally {
+        await stop(floorServer);
       }
+      const measured = floors.at(-1)!.measured;
+      console.log(`${kind.name} done: ${fmt(measured.rps)} req/s, p99 ${fmt(measured.p99, 1)} ms`);
     }
 
     // (b) backchat, each run on a fresh store: metrics on and off in turn.
@@ -707,6 +729,12 @@ async function main(): Promise<number> {
   );
   console.log(`p99 ratio backchat/ceiling:        ${fmt(p99Ratio, 2)} (target ≤ ${TARGET_P99_RATIO}) ${passFail(p99Pass)}`);
   console.log(`target: ${passFail(throughputPass && p99Pass)}`);
+  const backchatCpu = cpuPerRequest(backchat);
+  const ceilingCpu = cpuPerRequest(ceiling);
+  if (backchatCpu !== undefined && ceilingCpu !== undefined) {
+    // What the target comes down to (docs/PERFORMANCE.md, the CPU budget): the work per request.
+    console.log(`server CPU per request backchat/ceiling: ${fmt(backchatCpu / ceilingCpu, 1)}×`);
+  }
   for (const { kind, measured } of floors) {
     console.log(
       `${kind.description}: ` +
@@ -820,6 +848,7 @@ async function main(): Promise<number> {
       floor: floors.find((f) => f.kind.name === 'floor')?.measured,
       effectsFloor: floors.find((f) => f.kind.name === 'effects-floor')?.measured,
       effectsFloorThread: floors.find((f) => f.kind.name === 'effects-floor-thread')?.measured,
+      budgets: floors.filter((f) => f.kind.name.startsWith('budget-')).map((f) => ({ cpuUs: Number(f.kind.env?.CEILING_CPU_US), ...f.measured })),
       backchat,
       throughputRatio,
       p99Ratio,
