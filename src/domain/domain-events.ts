@@ -2,12 +2,13 @@
  * What the domain announces after a commit. Names follow `entity.verb_past`; payloads carry the
  * full current state so that a listener never needs to read it back.
  */
-import type { Chat, ChatView } from './chats/chats.types.js';
+import type { ChatView } from './chats/chats.types.js';
 import type { Contact } from './contacts/contacts.types.js';
 import type { Message } from './messages/messages.types.js';
 
 export interface DomainEventMap {
-  'message.created': { message: Message; chat: Chat };
+  /** The chat it changed follows as `chat.updated`, in the same commit. */
+  'message.created': { message: Message };
   'message.status_changed': { message: Message };
   /** Edited or deleted; the message carries the new state, its history is kept. */
   'message.updated': { message: Message };

@@ -401,7 +401,10 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       const created = events[1]!;
       if (created.type !== 'message.created') throw new Error('unexpected event');
       expect(created.payload.message).toMatchObject({ externalId: m.data.id, text: 'Hello', direction: 'in' });
-      expect(created.payload.chat.unreadCount).toBe(1);
+      const chatUpdated = events[2]!;
+      if (chatUpdated.type !== 'chat.updated') throw new Error('unexpected event');
+      expect(chatUpdated.payload.chat.unreadCount).toBe(1);
+      expect(chatUpdated.payload.lastMessage?.id).toBe(created.payload.message.id);
       // Committed before publication: a listener can read it back.
       expect(await db().selectFrom('messages').select('id').where('external_id', '=', m.data.id).executeTakeFirst()).toBeDefined();
     });

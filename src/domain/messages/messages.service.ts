@@ -82,7 +82,7 @@ export async function receiveMessage(
     throw new Error(`message ${input.externalId} was stored by another writer during this transaction`);
   }
 
-  events.push({ type: 'message.created', payload: { message, chat } });
+  events.push({ type: 'message.created', payload: { message } });
   events.push({
     type: 'chat.updated',
     payload: {
