@@ -24,8 +24,9 @@
  *                            default (or --sqlite) is a new SQLite file under ./data/, deleted
  *                            afterwards; sqlite::memory: (or --memory) shows what the disk costs
  *   BENCH_LOG_LEVEL=info     backchat's LOG_LEVEL; change it only to measure what logging costs
- *   BENCH_CPU_PROF=<dir>     also write a V8 CPU profile of backchat into <dir> (node --cpu-prof);
- *                            summarise it with bench/cpu-profile-summary.ts
+ *   BENCH_CPU_PROF=<dir>     also write a V8 CPU profile of backchat into <dir> (node --cpu-prof),
+ *                            and of each floor into <dir>/<floor>/; summarise one with
+ *                            bench/cpu-profile-summary.ts
  *   BENCH_QUIET_WAIT=0       seconds to wait, before each server's warm-up, for the rest of the
  *                            machine to go idle (other work on the same 2 cores skews the figures)
  *   BENCH_JSON=<file>        also write the figures as JSON
@@ -598,9 +599,11 @@ async function main(): Promise<number> {
     for (const kind of [...(options.floor ? FLOOR_KINDS : []), ...options.budgetUs.map(budgetKind)]) {
       const floorLog = resolve(ROOT, `data/bench-${tag}-${kind.name}.log`);
       logs.push(floorLog);
+      // Profiled too, into a folder of its own, to compare where its time goes with backchat's.
+      const profileArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(options.cpuProfDir, kind.name)}`] : [];
       const floorServer = await start({
         name: kind.name,
-        args: ['--import', 'tsx', kind.script],
+        args: [...profileArgs, '--import', 'tsx', kind.script],
         cwd: ROOT,
         env: { ...process.env, ...kind.env, NODE_ENV: 'production', FLOOR_DB: resolve(ROOT, `data/bench-${tag}-${kind.name}.db`) },
         logFile: floorLog,
