@@ -84,7 +84,10 @@ const TARGET_REALTIME_P99_MS = 50;
 const FRAME_WAIT_MS = 5000;
 const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** The floors measured between the ceiling and backchat (BENCH_FLOOR), each a server of its own. */
+/**
+ * The servers measured between the ceiling and backchat, each a process of its own: the floors
+ * (BENCH_FLOOR) and the budget servers (BENCH_BUDGET).
+ */
 interface FloorKind {
   name: 'floor' | 'effects-floor' | 'effects-floor-thread' | `budget-${number}`;
   script: string;
