@@ -192,6 +192,19 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(contact).toMatchObject({ phone: null, username: 'maxuser', name: 'Max user' });
   });
 
+  it('records a status named like a built-in JavaScript property as unknown, with the rest of the batch', async () => {
+    // Such a name once found an inherited property of the alias table: a 500, and the batch lost.
+    const names = ['toString', 'hasOwnProperty', 'constructor', '__proto__', 'valueOf'];
+    const incoming = item();
+    const echo = item({ isEcho: true, status: 'constructor' });
+    const response = await t.postWebhook({ messages: [incoming, echo], statuses: names.map((status) => ({ messageId: incoming.messageId, status, timestamp: incoming.dateTime })) });
+    expect(response.statusCode).toBe(200);
+    expect(await messageRow(incoming.messageId)).toMatchObject({ status: null });
+    expect(await messageRow(echo.messageId)).toMatchObject({ status: null });
+    const statuses = await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', incoming.messageId).orderBy('status').execute();
+    expect(statuses.map((s) => s.status)).toEqual([...names].sort());
+  });
+
   it('finds a Telegram contact by the phone it carries', async () => {
     const tg = item({ chatType: 'telegram', chatId: '8f6e0a1c-telegram-guid', contact: { name: 'Tg', username: 'tguser', phone: '77019998877' } });
     await t.postWebhook({ messages: [tg] });

@@ -9,21 +9,24 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 const RANK: Record<DeliveryStatus, number> = { pending: 1, sent: 2, failed: 3, delivered: 4, read: 5 };
 
-/** Status names as senders spell them; Wazzup24 says `error` for a failure. */
-const ALIASES: Record<string, DeliveryStatus> = {
-  pending: 'pending',
-  sent: 'sent',
-  delivered: 'delivered',
-  read: 'read',
-  failed: 'failed',
-  error: 'failed',
-};
+/**
+ * Status names as senders spell them; Wazzup24 says `error` for a failure. A Map, not an object:
+ * a sender's name such as `toString` or `__proto__` must not find an inherited property.
+ */
+const ALIASES = new Map<string, DeliveryStatus>([
+  ['pending', 'pending'],
+  ['sent', 'sent'],
+  ['delivered', 'delivered'],
+  ['read', 'read'],
+  ['failed', 'failed'],
+  ['error', 'failed'],
+]);
 
-export const ACCEPTED_STATUS_NAMES = Object.keys(ALIASES);
+export const ACCEPTED_STATUS_NAMES = [...ALIASES.keys()];
 
 /** Maps a sender's status name to ours, or undefined for a name we do not know. */
 export function toDeliveryStatus(name: string): DeliveryStatus | undefined {
-  return ALIASES[name];
+  return ALIASES.get(name);
 }
 
 /** Higher is further along; 0 means no status yet. */
