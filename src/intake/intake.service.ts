@@ -153,7 +153,10 @@ export function createIntakeService(deps: {
       const started = performance.now();
       const raw = Buffer.from(original.rawBody, 'utf8');
       const receivedAt = now();
-      const parsed = parseWebhookBody(raw, receivedAt, deps.maxJsonDepth);
+      // Times the body leaves out (a contact event's timestamp, a v3 dateTime) default to when it
+      // first arrived, as they did then: the replay time would make old data look newer than
+      // what arrived since, and overwrite it.
+      const parsed = parseWebhookBody(raw, original.receivedAt, deps.maxJsonDepth);
       const base = {
         ...baseEntry({ receivedAt, clientIp: null, userAgent: 'backchat-replay', sizeBytes: raw.length, ipAllowed: null }),
         authScheme: 'replay',

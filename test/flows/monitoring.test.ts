@@ -268,6 +268,26 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(await t.deps.database.db.selectFrom('messages').select('id').where('external_id', '=', 'poison_1').execute()).toHaveLength(1);
     });
 
+    it('replays a body without its own time as of when it first arrived, so it cannot overwrite what came since', async () => {
+      const v3 = (messageId: string, dateTime?: string) => ({
+        messages: [{ messageId, channelId: 'c0ffee00-0000-4000-8000-00000000000a', chatType: 'whatsapp', chatId: '77015550101', type: 'text', isEcho: false, text: messageId, status: 'inbound', dateTime }],
+      });
+      await poisonMessages(t.deps.database.db, dialect);
+      expect((await t.postWebhook(v3('poison_undated'))).statusCode).toBe(500);
+      const original = (await get('/api/webhook-events?q=poison_undated')).json().data[0];
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await t.postWebhook(v3('after_undated', new Date().toISOString()))).statusCode).toBe(200);
+      await curePoison(t.deps.database.db, dialect);
+
+      expect((await post(`/api/webhook-events/${original.id}/replay`)).json()).toMatchObject({ outcome: 'accepted' });
+      const db = t.deps.database.db;
+      const replayed = await db.selectFrom('messages').select(['id', 'sent_at', 'chat_id']).where('external_id', '=', 'poison_undated').executeTakeFirstOrThrow();
+      expect(new Date(Number(replayed.sent_at)).toISOString()).toBe(original.receivedAt);
+      const after = await db.selectFrom('messages').select('id').where('external_id', '=', 'after_undated').executeTakeFirstOrThrow();
+      const chat = await db.selectFrom('chats').select('last_message_id').where('id', '=', replayed.chat_id).executeTakeFirstOrThrow();
+      expect(chat.last_message_id).toBe(after.id);
+    });
+
     it('will not replay an event that kept no body', async () => {
       const invalid = (await get('/api/webhook-events?outcome=invalid')).json().data[0];
       const response = await post(`/api/webhook-events/${invalid.id}/replay`);
