@@ -361,6 +361,22 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(JSON.parse((await row()).raw!)).toEqual(vip);
     });
 
+    it('keeps the data and phone of the newest contact event even when the events carry no name or avatar', async () => {
+      const row = () => db().selectFrom('contacts').select(['raw', 'phone_raw']).where('phone', '=', '+77010000002').executeTakeFirstOrThrow();
+      const post = async (data: Record<string, unknown>) => expect((await t.postWebhook({ event: 'contact', data })).statusCode).toBe(200);
+      const newest = { phone: '+7 701 000 00 02', timestamp: 1700000200, x: 'new' };
+      await post(newest);
+      await post({ phone: '+77010000002', timestamp: 1700000100, x: 'old' });
+      expect(await row()).toMatchObject({ phone_raw: '+7 701 000 00 02' });
+      expect(JSON.parse((await row()).raw!)).toEqual(newest);
+      // Newer still, carrying only the phone as written: both are taken, and an older event after it loses.
+      const newer = { phone: '+7 (701) 000-00-02', timestamp: 1700000300, x: 'newer' };
+      await post(newer);
+      await post({ phone: '+77010000002', timestamp: 1700000250, x: 'between' });
+      expect(await row()).toMatchObject({ phone_raw: '+7 (701) 000-00-02' });
+      expect(JSON.parse((await row()).raw!)).toEqual(newer);
+    });
+
     it('finds the same contact whatever the phone formatting', async () => {
       const chatId = `fmt_${Date.now()}`;
       for (const [i, phone] of ['+7 702 111 22 33', '77021112233', '+7 (702) 111-22-33', '0077021112233'].entries()) {

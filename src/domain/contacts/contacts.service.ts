@@ -46,7 +46,7 @@ export async function upsertContact(
       name: update.name ?? null,
       avatarUrl: update.avatarUrl ?? null,
       username: update.username ?? null,
-      infoUpdatedAt: carried.length > 0 ? update.occurredAt : null,
+      infoUpdatedAt: update.occurredAt,
       nameUpdatedAt: update.name !== undefined ? update.occurredAt : null,
       avatarUpdatedAt: update.avatarUrl !== undefined ? update.occurredAt : null,
       usernameUpdatedAt: update.username !== undefined ? update.occurredAt : null,
@@ -61,11 +61,8 @@ export async function upsertContact(
   // (whether or not what backchat models changed), are taken.
   const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
   const raw = newest && update.raw !== undefined ? JSON.stringify(update.raw) : null;
-  if (carried.length === 0) {
-    if (raw !== null) await advanceContactInfoTimes(trx, contact.id, contact, raw);
-    return { contact, changed: false };
-  }
-
+  // An event that carries none of the pieces still moves the information's time forward when it
+  // is the newest: its data and phone are then held, and an older event must not replace them.
   const next: Contact = { ...contact };
   for (const { value, time } of carried) {
     const heldAt = contact[time];

@@ -7,7 +7,10 @@ export interface Contact {
   phoneRaw: string | null;
   name: string | null;
   avatarUrl: string | null;
-  /** Sender's time of the newest information held (name, avatar or username), epoch ms. */
+  /**
+   * Sender's time of the newest event about this contact applied (what the phone as written and
+   * the contact event's data follow), epoch ms; null only for rows from before it was kept.
+   */
   infoUpdatedAt: number | null;
   /** Sender's time of each piece held: an older update never overwrites that piece. */
   nameUpdatedAt: number | null;
