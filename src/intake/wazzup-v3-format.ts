@@ -74,8 +74,9 @@ const bodySchema = {
   type: 'object',
   properties: {
     test: { type: ['boolean', 'string'] },
-    messages: { type: 'array', maxItems: 1000, items: messageItem },
-    statuses: { type: 'array', maxItems: 1000, items: statusItem },
+    // Wazzup24 sends null rather than leaving an optional field out (reference notes, P11).
+    messages: { type: ['array', 'null'], maxItems: 1000, items: messageItem },
+    statuses: { type: ['array', 'null'], maxItems: 1000, items: statusItem },
     createContact: { type: 'object' },
     createDeal: { type: 'object' },
     channelsUpdates: { type: 'array' },

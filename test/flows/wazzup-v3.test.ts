@@ -79,6 +79,13 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
   it('accepts nulls for every optional field', async () => {
     expect((await t.postWebhook(fixture('nulls'))).statusCode).toBe(200);
     expect(await messageRow('11111111-0000-4000-8000-000000000001')).toMatchObject({ text: 'Здравствуйте', author_name: null, quoted_message_id: null });
+    // Null for the list a body does not carry, too.
+    const only = item();
+    expect((await t.postWebhook({ messages: [only], statuses: null })).statusCode).toBe(200);
+    expect(await messageRow(only.messageId)).toBeDefined();
+    const status = { messageId: only.messageId, status: 'read', timestamp: only.dateTime };
+    expect((await t.postWebhook({ messages: null, statuses: [status] })).statusCode).toBe(200);
+    expect(await messageRow(only.messageId)).toMatchObject({ status: 'read' });
   });
 
   it('processes every item of a batch, and messages with statuses in one body', async () => {
@@ -286,7 +293,7 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(Object.keys(none.json().errors).sort()).toEqual(['messages.0.messageId', 'statuses.0.messageId']);
     const wrong = await t.postWebhook({ messages: { messageId: 'x' } });
     expect(wrong.statusCode).toBe(400);
-    expect(wrong.json().errors.messages).toEqual(['The messages field must be an array.']);
+    expect(wrong.json().errors.messages).toEqual(['The messages field must be an array or null.']);
   });
 
   it.each(['create-contact', 'create-deal', 'channels-update', 'template-status'])('answers %s with 200 and records it', async (name) => {
