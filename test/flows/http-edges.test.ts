@@ -1,0 +1,47 @@
+/**
+ * Bad input at the edges of the HTTP API, on each dialect: cursors, time bounds and NUL
+ * characters that PostgreSQL would refuse with a 500, malformed URLs that Fastify refuses before
+ * routing, and a wrong method on a route with a path parameter. Every answer uses the envelope.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, chatIdOf, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Method } from '../helpers/operators.js';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { testDialects } from '../helpers/test-database.js';
+
+const cursorOf = (json: string) => Buffer.from(json).toString('base64url');
+const NUL_MESSAGE = (field: string) => [`The ${field} field must not contain the NUL character.`];
+
+describe.each(testDialects)('HTTP edges on %s', (dialect) => {
+  let t: TestApp;
+  let token: string;
+  let chatId: string;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { env: { ADMIN_TOKEN } });
+    token = (await createUserAndLogin(t)).token;
+    await deliver(t, seedMessage({ chatId: 'edges-chat' }));
+    chatId = await chatIdOf(t, 'edges-chat');
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('refuses cursors whose numbers are not safe integers or whose strings hold NUL with 400', async () => {
+    for (const position of ['[1.5,"x"]', '[1e20,"x"]', '[1e400,"x"]', '[-1e400,"x"]', '[9007199254740993,"x"]']) {
+      for (const path of ['/api/chats', `/api/chats/${chatId}/messages`]) {
+        const response = await request(t, 'GET', `${path}?cursor=${cursorOf(position)}`, { token });
+        const body = expectError(response, 400, 'Invalid request data');
+        expect(body.errors, `${path} ${position}`).toEqual({ cursor: ['The cursor is not one this API gave out.'] });
+      }
+    }
+    for (const [path, position] of [
+      ['/api/chats', '[1,"\\u0000"]'],
+      [`/api/chats/${chatId}/messages`, '[1,"a\\u0000"]'],
+      ['/api/contacts', '["\\u0000"]'],
+    ]) {
+      const response = await request(t, 'GET', `${path}?cursor=${cursorOf(position!)}`, { token });
+      expect(expectError(response, 400).errors, `${path} ${position}`).toEqual({ cursor: ['The cursor is not one this API gave out.'] });
+    }
+    // A cursor the API gave out still works, negative times included.
+    ok(await request(t, 'GET', `/api/chats?cursor=${cursorOf('[-5,"x"]')}`, { token }));
+  });
+});
