@@ -25,6 +25,8 @@ export interface WebhookLogRoutesOptions {
 }
 
 const MAX_BULK_REPLAY = 1000;
+/** A bound of a time window; parseWindow checks that it is a date within the range of dates. */
+const timeBound = { type: 'string', maxLength: 64, description: 'An ISO-8601 date or epoch milliseconds' };
 
 export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLogRoutesOptions): Promise<void> {
   const { db, intake } = options;
@@ -43,8 +45,8 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
           properties: {
             outcome: { type: 'string', enum: [...WEBHOOK_OUTCOMES] },
             event: { type: 'string', maxLength: 64 },
-            from: { type: 'string' },
-            to: { type: 'string' },
+            from: timeBound,
+            to: timeBound,
             q: { type: 'string', minLength: 1, maxLength: 255 },
             limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
             cursor: { type: 'string', maxLength: 64 },
@@ -92,8 +94,8 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
           type: ['object', 'null'],
           additionalProperties: false,
           properties: {
-            from: { type: 'string' },
-            to: { type: 'string' },
+            from: timeBound,
+            to: timeBound,
             limit: { type: 'integer', minimum: 1, maximum: MAX_BULK_REPLAY },
           },
         },

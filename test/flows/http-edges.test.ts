@@ -44,4 +44,15 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     // A cursor the API gave out still works, negative times included.
     ok(await request(t, 'GET', `/api/chats?cursor=${cursorOf('[-5,"x"]')}`, { token }));
   });
+
+  it('refuses webhook-log time bounds outside the range of dates with 400', async () => {
+    const list = await request(t, 'GET', '/api/webhook-events?from=99999999999999999999', { token: ADMIN_TOKEN });
+    expect(expectError(list, 400, 'Invalid request data').errors).toEqual({ from: ['The from field must be an ISO-8601 date.'] });
+    const tooLate = await request(t, 'GET', '/api/webhook-events?to=8640000000000001', { token: ADMIN_TOKEN });
+    expect(expectError(tooLate, 400).errors).toEqual({ to: ['The to field must be an ISO-8601 date.'] });
+    const replay = await request(t, 'POST', '/api/webhook-events/replay', { token: ADMIN_TOKEN, body: { to: '99999999999999999999' } });
+    expect(expectError(replay, 400, 'Invalid request data').errors).toEqual({ to: ['The to field must be an ISO-8601 date.'] });
+    // The largest date there is still works.
+    ok(await request(t, 'GET', '/api/webhook-events?from=8640000000000000', { token: ADMIN_TOKEN }));
+  });
 });

@@ -14,10 +14,17 @@ import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webho
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** A time bound of the log as people write it: an ISO-8601 date, or epoch milliseconds; undefined if neither. */
+/** The latest time a JavaScript Date can hold (±10⁸ days from 1970), in epoch milliseconds. */
+const MAX_DATE_MS = 8_640_000_000_000_000;
+
+/**
+ * A time bound of the log as people write it: an ISO-8601 date, or epoch milliseconds; undefined
+ * if neither, or if it lies beyond the dates there are (epoch milliseconds of 20 digits would
+ * overflow PostgreSQL's bigint, and would lose precision long before).
+ */
 export function parseLogTime(text: string): number | undefined {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
+  return Number.isNaN(ms) || Math.abs(ms) > MAX_DATE_MS ? undefined : ms;
 }
 
 /** A page of entries, newest first, and the cursor of the next page (null on the last one). */
