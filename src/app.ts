@@ -13,6 +13,7 @@ import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
+import { refuseNulCharacters } from './http/nul-characters.js';
 import { registerOpenApi } from './http/openapi.js';
 import { createOperatorAuth } from './http/operator-auth.js';
 import { SHARED_SCHEMAS } from './http/schemas.js';
@@ -82,6 +83,8 @@ export async function buildApp(
   });
 
   app.setErrorHandler(handleError);
+  // Every route's params, query and body at once, rather than a check in each route.
+  app.addHook('preValidation', refuseNulCharacters);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.decorateRequest('principal', null);
   // Before the routes: it documents the routes registered after it.

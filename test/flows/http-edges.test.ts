@@ -55,4 +55,40 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     // The largest date there is still works.
     ok(await request(t, 'GET', '/api/webhook-events?from=8640000000000000', { token: ADMIN_TOKEN }));
   });
+
+  it('refuses NUL characters in paths, queries and bodies with 400, naming the field', async () => {
+    const cases: { method: Method; url: string; token?: string; body?: unknown; field: string }[] = [
+      { method: 'GET', url: '/api/chats/%00abc', token, field: 'id' },
+      { method: 'GET', url: '/api/contacts/%00abc', token, field: 'id' },
+      { method: 'GET', url: '/api/webhook-events/%00abc', token: ADMIN_TOKEN, field: 'id' },
+      { method: 'GET', url: '/api/chats?q=%00', token, field: 'q' },
+      { method: 'GET', url: '/api/contacts?q=a%00', token, field: 'q' },
+      { method: 'GET', url: '/api/webhook-events?q=%00', token: ADMIN_TOKEN, field: 'q' },
+      { method: 'GET', url: '/api/chats?assignee=%00', token, field: 'assignee' },
+      { method: 'PATCH', url: `/api/chats/${chatId}`, token, body: { assigneeId: '\u0000' }, field: 'assigneeId' },
+      { method: 'POST', url: '/api/auth/login', body: { email: 'a\u0000@b', password: 'x' }, field: 'email' },
+      { method: 'POST', url: '/api/users', token: ADMIN_TOKEN, body: { email: 'nul\u0000@example.com', name: 'N', role: 'operator' }, field: 'email' },
+    ];
+    for (const entry of cases) {
+      const response = await request(t, entry.method, entry.url, { token: entry.token, ...(entry.body !== undefined && { body: entry.body }) });
+      const body = expectError(response, 400, 'Invalid request data');
+      expect(body.errors, `${entry.method} ${entry.url}`).toEqual({ [entry.field]: NUL_MESSAGE(entry.field) });
+    }
+    // Nested members are named by their dotted path.
+    const nested = await request(t, 'POST', `/api/chats/${chatId}/read`, { token, body: { upToMessageId: 'x', extra: [{ a: '\u0000' }] } });
+    expect(expectError(nested, 400).errors).toEqual({ 'extra.0.a': NUL_MESSAGE('extra.0.a') });
+    const key = await request(t, 'POST', '/api/auth/login', { body: { email: 'a@b', password: 'x', 'p\u0000': 1 } });
+    expect(expectError(key, 400).errors).toEqual({ 'p\\u0000': NUL_MESSAGE('p\\u0000') });
+  });
+
+  it('stores a webhook whose strings carry U+0000 as U+FFFD, seed and v3 alike (never a 500)', async () => {
+    const seed = seedMessage({ chatId: 'nul-seed', text: 'a\u0000b' });
+    expect((await t.postWebhook(seed)).statusCode).toBe(200);
+    const item = v3Message({ chatId: '77019990000', text: 'c\u0000d' });
+    const bad = v3Message({ chatId: '77019990001', text: 'e\u0000f' });
+    const v3 = await t.postWebhook({ messages: [item, { ...bad, type: undefined }] });
+    expect(v3.statusCode, v3.body).toBe(200);
+    const texts = await t.deps.database.db.selectFrom('messages').select('text').where('external_id', 'in', [seed.data.id, item.messageId]).orderBy('text').execute();
+    expect(texts.map((row) => row.text)).toEqual(['a\ufffdb', 'c\ufffdd']);
+  });
 });
