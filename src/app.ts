@@ -42,6 +42,9 @@ export async function buildApp(
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // Errors the router raises before routing (a malformed %-escape, an over-long path segment, a
+    // failing async constraint) would otherwise be answered with Fastify's own body.
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
     // Unknown fields are an error, not silently dropped: a typo must not answer 200 and do nothing.
     ajv: { customOptions: { removeAdditional: false } },
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the

@@ -20,6 +20,9 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }>
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'Request body size did not match Content-Length' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'Request body must not be empty' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'Request body must be valid JSON' },
+  // Raised by the router before any route or hook runs (Fastify's `frameworkErrors` option).
+  FST_ERR_BAD_URL: { status: 400, message: 'The URL is not valid: it has a malformed percent-encoding' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: 'A segment of the URL is too long' },
 };
 
 /** The status and body to answer `error` with. */

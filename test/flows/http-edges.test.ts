@@ -91,4 +91,19 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     const texts = await t.deps.database.db.selectFrom('messages').select('text').where('external_id', 'in', [seed.data.id, item.messageId]).orderBy('text').execute();
     expect(texts.map((row) => row.text)).toEqual(['a\ufffdb', 'c\ufffdd']);
   });
+
+  it('answers malformed percent-encoding and over-long path segments with the envelope', async () => {
+    for (const [method, url] of [
+      ['GET', '/api/chats/%ff'],
+      ['GET', '/api/chats/%'],
+      ['POST', '/api/webhooks/wazzup24%ff'],
+    ] as const) {
+      const response = await request(t, method, url, { token });
+      expect(response.json(), url).toEqual({ status: 'error', message: 'The URL is not valid: it has a malformed percent-encoding' });
+      expect(response.statusCode).toBe(400);
+    }
+    const long = await request(t, 'GET', `/api/chats/${'a'.repeat(101)}`, { token });
+    expect(long.statusCode).toBe(414);
+    expect(long.json()).toEqual({ status: 'error', message: 'A segment of the URL is too long' });
+  });
 });
