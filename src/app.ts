@@ -15,6 +15,7 @@ import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 import { refuseNulCharacters } from './http/nul-characters.js';
 import { registerOpenApi } from './http/openapi.js';
+import { createRouteTable } from './http/route-table.js';
 import { createOperatorAuth } from './http/operator-auth.js';
 import { SHARED_SCHEMAS } from './http/schemas.js';
 import { usersRoutes } from './http/users.routes.js';
@@ -26,8 +27,6 @@ export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox'
 
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
-
-const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 export async function buildApp(
   config: Config,
@@ -85,6 +84,10 @@ export async function buildApp(
     );
   });
 
+  // Before any route, so that it sees them all (those of plugins registered below too).
+  const routeTable = createRouteTable();
+  app.addHook('onRoute', (route) => routeTable.add(route.method, route.url));
+
   app.setErrorHandler(handleError);
   // Every route's params, query and body at once, rather than a check in each route.
   app.addHook('preValidation', refuseNulCharacters);
@@ -95,7 +98,7 @@ export async function buildApp(
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0]!;
-    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    const allowed = routeTable.methodsFor(path);
     if (allowed.length > 0) {
       return handleError(new AppError('method_not_allowed', 405, `Method ${request.method} is not allowed here`), request, reply.header('allow', allowed.join(', ')));
     }

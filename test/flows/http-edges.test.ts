@@ -106,4 +106,26 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     expect(long.statusCode).toBe(414);
     expect(long.json()).toEqual({ status: 'error', message: 'A segment of the URL is too long' });
   });
+
+  it('answers 405 with Allow for a wrong method on a route with a path parameter, 404 for unknown paths', async () => {
+    const cases: [string, string, string][] = [
+      ['PUT', `/api/chats/${chatId}`, 'GET, HEAD, PATCH'],
+      ['DELETE', '/api/users/x', 'PATCH'],
+      ['PUT', '/api/chats', 'GET, HEAD'],
+      ['DELETE', `/api/chats/${chatId}/messages`, 'GET, HEAD'],
+      ['GET', '/api/webhook-events/x/replay', 'POST'],
+      ['GET', '/api/tokens/x', 'DELETE'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const response = await t.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      expect(response.statusCode, `${method} ${url}`).toBe(405);
+      expect(response.headers.allow, `${method} ${url}`).toBe(allow);
+      expect(response.json()).toEqual({ status: 'error', message: `Method ${method} is not allowed here` });
+    }
+    for (const url of ['/api/nothing', `/api/chats/${chatId}/nothing`, '/api/chats/a/b/c', '/api/users/']) {
+      const response = await t.app.inject({ method: 'PUT', url });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.json().status).toBe('error');
+    }
+  });
 });
