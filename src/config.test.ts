@@ -54,7 +54,7 @@ describe('loadConfig', () => {
       WEBHOOK_SECRETS: `${secret}1, ${secret}2`,
       WEBHOOK_TOKENS: `${secret}3`,
       WEBHOOK_REQUIRE_SIGNATURE: 'true',
-      WEBHOOK_IP_ALLOWLIST: '203.0.113.0/24, 2001:db8::/32, 198.51.100.7',
+      WEBHOOK_IP_ALLOWLIST: '203.0.113.0/24, 2001:db8::/32, 198.51.100.7, ::ffff:10.0.0.0/104',
       TRUST_PROXY: '10.0.0.1,10.1.0.0/16',
       WEBHOOK_MAX_JSON_DEPTH: '16',
     });
@@ -62,12 +62,21 @@ describe('loadConfig', () => {
       webhookSecrets: [`${secret}1`, `${secret}2`],
       webhookTokens: [`${secret}3`],
       webhookRequireSignature: true,
-      webhookIpAllowlist: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7'],
+      webhookIpAllowlist: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7', '::ffff:10.0.0.0/104'],
       // An allowlist is enforced unless told otherwise.
       webhookIpAllowlistMode: 'enforce',
       trustProxy: ['10.0.0.1', '10.1.0.0/16'],
       webhookMaxJsonDepth: 16,
     });
+  });
+
+  it('refuses an IPv4-mapped allowlist range wider than the mapped block, with the other problems', () => {
+    expect(() => loadConfig({ WEBHOOK_IP_ALLOWLIST: '::ffff:10.0.0.0/80, ::ffff:10.0.0.0/104, 10.0.0.0/33' })).toThrow(
+      new ConfigError([
+        'WEBHOOK_IP_ALLOWLIST: "::ffff:10.0.0.0/80" is an IPv4-mapped range with a prefix shorter than 96, which would span IPv6 addresses too; write the IPv4 range (a.b.c.d/n) or a mapped prefix of 96 or more',
+        'WEBHOOK_IP_ALLOWLIST: "10.0.0.0/33" is not an IP address or CIDR range',
+      ]),
+    );
   });
 
   it('refuses short secrets and tokens, bad addresses and inconsistent switches, all at once', () => {

@@ -4,6 +4,7 @@
  */
 
 import ipaddr from 'ipaddr.js';
+import { mappedRangeProblem } from './intake/ip-allowlist.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -130,12 +131,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('WEBHOOK_REQUIRE_SIGNATURE=true needs at least one secret in WEBHOOK_SECRETS');
   }
 
-  const addresses = (name: string): string[] => {
+  const addresses = (name: string, problemOf: (value: string) => string | undefined = () => undefined): string[] => {
     const values = list(name);
-    for (const value of values) if (!isAddressOrRange(value)) problems.push(`${name}: "${value}" is not an IP address or CIDR range`);
+    for (const value of values) {
+      const problem = isAddressOrRange(value) ? problemOf(value) : `"${value}" is not an IP address or CIDR range`;
+      if (problem) problems.push(`${name}: ${problem}`);
+    }
     return values;
   };
-  const webhookIpAllowlist = addresses('WEBHOOK_IP_ALLOWLIST');
+  const webhookIpAllowlist = addresses('WEBHOOK_IP_ALLOWLIST', mappedRangeProblem);
   const trustProxy = addresses('TRUST_PROXY');
   const modeRaw = env.WEBHOOK_IP_ALLOWLIST_MODE?.trim().toLowerCase() || (webhookIpAllowlist.length > 0 ? 'enforce' : 'off');
   if (!['enforce', 'report', 'off'].includes(modeRaw)) {
