@@ -33,7 +33,12 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
             unread: { type: 'boolean' },
             q: { type: 'string', minLength: 1, maxLength: 200, description: 'Search in contact name, phone and message text' },
             limit,
-            cursor: { type: 'string', maxLength: 500 },
+            cursor: {
+              type: 'string',
+              maxLength: 500,
+              description:
+                "The previous page's nextCursor. A chat that gets a message while you page moves to the top of the list and is not returned in this pass: its chat.updated push (GET /api/ws) or a reload of the first page shows it",
+            },
           },
         },
         response: { 200: pageOf('Chat'), ...authErrors },

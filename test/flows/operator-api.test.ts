@@ -1154,7 +1154,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       return pages;
     }
 
-    it('pages through chats: every chat that existed before appears exactly once', async () => {
+    it('pages through chats while new chats arrive: every chat that existed before appears exactly once', async () => {
       // 30 chats, five per millisecond: ties on last activity are broken by id.
       for (let i = 0; i < 30; i += 1) {
         if (i % 5 === 0) clock += 1;
@@ -1182,6 +1182,33 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       }
       // The new chats did arrive meanwhile.
       expect(ids(ok(await request(t, 'GET', '/api/chats?limit=200', { token })))).toHaveLength(30 + fresh);
+    });
+
+    it('pages through chats: a chat that gets a message meanwhile moves to the top, out of that pass, and is announced', async () => {
+      for (let i = 0; i < 10; i += 1) {
+        clock += 1;
+        await deliver(t, seedMessage({ chatId: `moving-${i}`, phone: `+7 709 000 00 ${String(i).padStart(2, '0')}` }));
+      }
+      const moving = await chatIdOf(t, 'moving-0');
+      const before = ids(ok(await request(t, 'GET', '/api/chats?limit=200', { token })));
+      expect(before.indexOf(moving)).toBe(9);
+      const start = t.published.length;
+
+      let calls = 0;
+      const pages = await pageThrough('/api/chats?limit=4', async () => {
+        // The second call runs once the first page has been answered (the first, alongside it).
+        calls += 1;
+        if (calls !== 2) return;
+        clock += 1;
+        await deliver(t, seedMessage({ chatId: 'moving-0', phone: '+7 709 000 00 00' }));
+      });
+      const seenIds = pages.flat().map((c) => c.id as string);
+      // Every other chat exactly once; the one that moved, above the pages already read, not at all.
+      expect(seenIds.filter((id) => id !== moving).sort()).toEqual(before.filter((id) => id !== moving).sort());
+      expect(seenIds).not.toContain(moving);
+      // How a client learns of it: the push, and the first page on a reload.
+      expect(t.published.slice(start).some((e) => e.type === 'chat.updated' && e.payload.chat.id === moving)).toBe(true);
+      expect(ids(ok(await request(t, 'GET', '/api/chats?limit=1', { token })))).toEqual([moving]);
     });
 
     it('pages through a chat\'s messages: every message that existed before appears exactly once', async () => {
