@@ -1,7 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../database.js';
 
@@ -43,5 +43,25 @@ describe('SQLite background checkpoints', () => {
     await sql`create table notes (id integer primary key, body text)`.execute(handle.db);
     await sql`insert into notes (body) values ('still written')`.execute(handle.db);
     expect((await sql<{ n: number }>`select count(*) as n from notes`.execute(handle.db)).rows[0]!.n).toBe(1);
+  });
+});
+
+describe('SQLite row locks', () => {
+  it('runs a query that locks rows on PostgreSQL without its lock clause (its transactions hold the write lock)', async () => {
+    const handle = openDatabase('sqlite::memory:');
+    try {
+      await sql`create table notes (id integer primary key, body text)`.execute(handle.db);
+      await sql`insert into notes (body) values ('a')`.execute(handle.db);
+      const db = handle.db as unknown as Kysely<{ notes: { id: number; body: string } }>;
+      const locked = db.selectFrom('notes').select('body').where('id', '=', 1);
+      for (const query of [locked.forShare(), locked.forUpdate(), locked.forNoKeyUpdate(), locked.forKeyShare()]) {
+        expect(query.compile().sql).toBe('select "body" from "notes" where "id" = ?');
+        expect(await db.transaction().execute((trx) => trx.executeQuery(query.compile()))).toMatchObject({ rows: [{ body: 'a' }] });
+      }
+      // These change what the query means: left in, for SQLite to refuse.
+      expect(locked.forUpdate().skipLocked().compile().sql).toMatch(/skip locked$/);
+    } finally {
+      await handle.close();
+    }
   });
 });

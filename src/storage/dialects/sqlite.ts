@@ -7,7 +7,18 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteDialect, sql, type Dialect, type DialectAdapter, type Kysely, type SqliteDatabase } from 'kysely';
+import {
+  SqliteDialect,
+  SqliteQueryCompiler,
+  sql,
+  type Dialect,
+  type DialectAdapter,
+  type Kysely,
+  type QueryCompiler,
+  type SelectModifier,
+  type SelectQueryNode,
+  type SqliteDatabase,
+} from 'kysely';
 import { registerSynchronousRunner } from '../prepared.js';
 import type { Database } from '../schema.js';
 
@@ -64,6 +75,30 @@ class SynchronousSqliteDialect extends SqliteDialect {
       return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
     });
     return adapter;
+  }
+
+  override createQueryCompiler(): QueryCompiler {
+    return new WithoutRowLocksCompiler();
+  }
+}
+
+const ROW_LOCKS: ReadonlySet<SelectModifier | undefined> = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare']);
+
+/**
+ * SQLite has no row locks, and needs none: every transaction here begins immediate (below), so it
+ * holds the one write lock of the database from its first statement to its commit. A query that
+ * locks rows on PostgreSQL (`.forShare()`, `.forUpdate()`) therefore runs here without its lock
+ * clause, which SQLite would refuse as a syntax error. NOWAIT and SKIP LOCKED are left in: they
+ * change what a query means, so SQLite should refuse them.
+ */
+class WithoutRowLocksCompiler extends SqliteQueryCompiler {
+  protected override visitSelectQuery(node: SelectQueryNode): void {
+    const modifiers = node.endModifiers;
+    if (modifiers?.some((m) => ROW_LOCKS.has(m.modifier))) {
+      super.visitSelectQuery({ ...node, endModifiers: modifiers.filter((m) => !ROW_LOCKS.has(m.modifier)) });
+    } else {
+      super.visitSelectQuery(node);
+    }
   }
 }
 
