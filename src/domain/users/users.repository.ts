@@ -50,6 +50,17 @@ export async function findUserCredentials(db: Executor, email: string): Promise<
   return row && { user: toUser(row), passwordHash: row.password_hash };
 }
 
+/**
+ * Inside a transaction: the user and its password hash, read under a lock that its UPDATE waits
+ * for until the transaction ends (PostgreSQL: FOR SHARE, which, unlike the key-share lock that
+ * a token's foreign key takes, conflicts with any update of the row; SQLite's transaction holds
+ * the write lock already).
+ */
+export async function lockUserCredentials(db: Executor, id: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).forShare().executeTakeFirst();
+  return row && { user: toUser(row), passwordHash: row.password_hash };
+}
+
 export async function listUsers(db: Executor): Promise<User[]> {
   return (await db.selectFrom('users').selectAll().orderBy('email').execute()).map(toUser);
 }

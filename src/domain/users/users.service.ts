@@ -17,6 +17,7 @@ import {
   insertUserIfAbsent,
   listTokensOf,
   listUsers,
+  lockUserCredentials,
   revokeToken,
   revokeTokensOf,
   touchToken,
@@ -58,6 +59,58 @@ export async function createUser(
   return user;
 }
 
+/** A user whose password was just verified, and the hash it was verified against. */
+export interface VerifiedLogin {
+  user: User;
+  passwordHash: string;
+}
+
+/**
+ * Checks email and password (argon2: tens of milliseconds), outside any transaction; undefined
+ * when either is wrong or the user is disabled. An unknown email takes as long as a wrong password.
+ */
+export async function verifyLogin(db: Executor, credentials: { email: string; password: string }): Promise<VerifiedLogin | undefined> {
+  const found = await findUserCredentials(db, normalizeEmail(credentials.email));
+  const passwordHash = found?.passwordHash ?? (await (dummyHash ??= hash(randomBytes(16).toString('hex'))));
+  const matches = await verify(passwordHash, credentials.password).catch(() => false);
+  if (!found || !found.passwordHash || !matches || found.user.disabledAt !== null) return undefined;
+  return { user: found.user, passwordHash: found.passwordHash };
+}
+
+/**
+ * Opens a session for a verified login, unless the password changed or the user was disabled
+ * since it was verified: then undefined, as for a wrong password.
+ */
+export async function startSession(
+  db: Executor,
+  verified: VerifiedLogin,
+  now: number,
+  sessionTtlMs: number,
+): Promise<{ token: string; user: User; expiresAt: number } | undefined> {
+  const token = newToken();
+  const expiresAt = now + sessionTtlMs;
+  // Short, and after the slow verification: on SQLite a transaction holds the write lock that the
+  // webhook intake waits for. The user's row is read again under a lock that changeUser's UPDATE
+  // also needs, so the two take turns: a change committed first is seen here and refuses the
+  // session; a session committed first is revoked by the change (see changeUser).
+  return db.transaction().execute(async (trx) => {
+    const current = await lockUserCredentials(trx, verified.user.id);
+    if (!current || current.passwordHash !== verified.passwordHash || current.user.disabledAt !== null) return undefined;
+    await insertToken(trx, {
+      id: newId(),
+      user_id: current.user.id,
+      kind: 'session',
+      name: null,
+      token_hash: hashToken(token),
+      created_at: now,
+      expires_at: expiresAt,
+      revoked_at: null,
+      last_used_at: now,
+    });
+    return { token, user: current.user, expiresAt };
+  });
+}
+
 /** Checks email and password; a session token on success, undefined otherwise. */
 export async function login(
   db: Executor,
@@ -65,24 +118,8 @@ export async function login(
   now: number,
   sessionTtlMs: number,
 ): Promise<{ token: string; user: User; expiresAt: number } | undefined> {
-  const found = await findUserCredentials(db, normalizeEmail(credentials.email));
-  const passwordHash = found?.passwordHash ?? (await (dummyHash ??= hash(randomBytes(16).toString('hex'))));
-  const matches = await verify(passwordHash, credentials.password).catch(() => false);
-  if (!found || !found.passwordHash || !matches || found.user.disabledAt !== null) return undefined;
-  const token = newToken();
-  const expiresAt = now + sessionTtlMs;
-  await insertToken(db, {
-    id: newId(),
-    user_id: found.user.id,
-    kind: 'session',
-    name: null,
-    token_hash: hashToken(token),
-    created_at: now,
-    expires_at: expiresAt,
-    revoked_at: null,
-    last_used_at: now,
-  });
-  return { token, user: found.user, expiresAt };
+  const verified = await verifyLogin(db, credentials);
+  return verified && startSession(db, verified, now, sessionTtlMs);
 }
 
 /** A named, long-lived token for an integration; the token is returned once and never stored. */
@@ -155,8 +192,10 @@ export async function changeUser(
     throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
   }
   const passwordHash = changes.password === undefined ? undefined : await hash(changes.password);
-  // One transaction, the user first: a login racing with the change cannot slip a session in
-  // between the revocation and the new state.
+  // One transaction, the user's row first: its UPDATE waits for, or makes wait, a login that is
+  // opening a session (startSession locks the row too). A login that committed first has its
+  // session revoked below (a statement that starts after the login's commit, so sees it); one
+  // that waited reads the new password or the disabling and opens none.
   return db.transaction().execute(async (trx) => {
     const user = await updateUser(trx, id, {
       ...(changes.name !== undefined && { name: changes.name.trim() }),
