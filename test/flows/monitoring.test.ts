@@ -357,6 +357,39 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       ]);
     });
   });
+
+  describe('bulk replay', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+    const replayAll = async () => {
+      const response = await t.app.inject({ method: 'POST', url: '/api/webhook-events/replay', headers: admin, payload: {} });
+      expect(response.statusCode).toBe(200);
+      return response.json() as { replayed: number; results: { id: string; replayId: string; outcome: string }[] };
+    };
+
+    it('replays each original failure once per call, never a replay, and no longer once a replay succeeded', async () => {
+      await poisonMessages(t.deps.database.db, dialect);
+      expect((await t.postWebhook(message('poison_bulk'))).statusCode).toBe(500);
+      const original = (await t.app.inject({ method: 'GET', url: '/api/webhook-events?outcome=failed', headers: admin })).json().data[0];
+
+      // Still broken: the original again each time (its failed replays are not replayed themselves).
+      for (let call = 0; call < 3; call += 1) {
+        const body = await replayAll();
+        expect(body.results).toEqual([{ id: original.id, replayId: expect.any(String), outcome: 'failed' }]);
+      }
+
+      await curePoison(t.deps.database.db, dialect);
+      expect((await replayAll()).results).toEqual([{ id: original.id, replayId: expect.any(String), outcome: 'accepted' }]);
+      // Done: nothing left to replay, and the message is stored once.
+      expect(await replayAll()).toEqual({ replayed: 0, results: [] });
+      expect(await t.deps.database.db.selectFrom('messages').select('id').where('external_id', '=', 'poison_bulk').execute()).toHaveLength(1);
+    });
+  });
 });
 
 describe('metrics on a port of their own (a real process)', () => {

@@ -140,9 +140,21 @@ export async function purgeWebhookLog(
   return { deleted: Number(deleted.numDeletedRows), bodiesDropped: Number(dropped.numUpdatedRows) };
 }
 
-/** Ids of failed entries in a time window, oldest first (what a bulk replay walks). */
+/**
+ * Ids of failed entries in a time window that a bulk replay should replay, oldest first: original
+ * requests (never a replay: replaying one would replay its original's body a second time) that
+ * were never replayed, or whose last replay failed too. One whose last replay was accepted,
+ * duplicate, partial (its valid items are in; the others will not become valid) or invalid is done.
+ */
 export async function listFailedWebhookLogIds(db: Executor, window: { from?: number; to?: number }, limit: number): Promise<string[]> {
-  let query = db.selectFrom('webhook_events').select('id').where('outcome', '=', 'failed').orderBy('id').limit(limit);
+  let query = db
+    .selectFrom('webhook_events')
+    .select('id')
+    .where('outcome', '=', 'failed')
+    .where('replay_of', 'is', null)
+    .where((eb) => eb.or([eb('replay_outcome', 'is', null), eb('replay_outcome', '=', 'failed')]))
+    .orderBy('id')
+    .limit(limit);
   if (window.from !== undefined) query = query.where('received_at', '>=', window.from);
   if (window.to !== undefined) query = query.where('received_at', '<', window.to);
   return (await query.execute()).map((row) => row.id);

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, testDialects, type TestDatabase } from '../../../test/helpers/test-database.js';
+import { openDatabase, type DatabaseHandle } from '../../storage/database.js';
+import { newId } from '../../storage/ids.js';
+import { migrateToLatest } from '../../storage/migrations/index.js';
+import { insertWebhookLogEntry, listFailedWebhookLogIds } from './webhook-log.repository.js';
+import type { WebhookLogEntry, WebhookOutcome } from './webhook-log.types.js';
+
+describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)', (dialect) => {
+  const T = Date.parse('2026-01-05T09:00:00.000Z');
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.url);
+    await migrateToLatest(handle.db);
+  });
+  afterAll(async () => {
+    await handle.close();
+    await database.drop();
+  });
+
+  const entry = async (
+    receivedAt: number,
+    outcome: WebhookOutcome,
+    replay: { of?: string; lastOutcome?: WebhookOutcome } = {},
+  ): Promise<string> => {
+    const id = newId();
+    const row: WebhookLogEntry = {
+      id,
+      receivedAt,
+      clientIp: null,
+      userAgent: null,
+      sizeBytes: 2,
+      format: 'seed',
+      event: 'message',
+      subject: null,
+      outcome,
+      httpStatus: outcome === 'failed' ? 500 : 200,
+      durationMs: 1,
+      error: null,
+      rawBody: '{}',
+      authScheme: replay.of ? 'replay' : null,
+      authKey: null,
+      ipAllowed: null,
+      replayOf: replay.of ?? null,
+      replayedAt: replay.lastOutcome ? receivedAt + 1 : null,
+      replayOutcome: replay.lastOutcome ?? null,
+    };
+    await insertWebhookLogEntry(handle.db, row);
+    return id;
+  };
+
+  it('selects original failures never replayed or whose last replay failed, oldest first, and nothing else', async () => {
+    const neverReplayed = await entry(T, 'failed');
+    const replayFailed = await entry(T + 1, 'failed', { lastOutcome: 'failed' });
+    const done: string[] = [];
+    for (const [i, lastOutcome] of (['accepted', 'duplicate', 'partial', 'invalid'] as const).entries()) {
+      done.push(await entry(T + 2 + i, 'failed', { lastOutcome }));
+    }
+    // The replays themselves, failed or not, are never replayed: their original is.
+    await entry(T + 10, 'failed', { of: replayFailed });
+    await entry(T + 11, 'failed', { of: done[0]! });
+    await entry(T + 12, 'accepted', { of: done[0]! });
+    await entry(T + 13, 'accepted');
+
+    expect(await listFailedWebhookLogIds(handle.db, { from: T, to: T + 100 }, 100)).toEqual([neverReplayed, replayFailed]);
+    expect(await listFailedWebhookLogIds(handle.db, { from: T, to: T + 100 }, 1)).toEqual([neverReplayed]);
+    expect(await listFailedWebhookLogIds(handle.db, { from: T + 1 }, 100)).toEqual([replayFailed]);
+    expect(await listFailedWebhookLogIds(handle.db, { to: T + 1 }, 100)).toEqual([neverReplayed]);
+  });
+});
