@@ -310,11 +310,20 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
 
     it('aggregates stats over a window', async () => {
       const stats = (await get('/api/stats/webhooks?window=1h')).json();
+      // The tests above left at least three failures (replays, which stats leave out, aside).
+      const failed = await t.deps.database.db
+        .selectFrom('webhook_events')
+        .select('id')
+        .where('outcome', '=', 'failed')
+        .where('received_at', '>=', Date.now() - 3_600_000)
+        .where('replay_of', 'is', null)
+        .execute();
+      expect(failed.length).toBeGreaterThanOrEqual(3);
       expect(stats.byOutcome.accepted).toBeGreaterThanOrEqual(3);
-      expect(stats.byOutcome.failed).toBe(3);
+      expect(stats.byOutcome.failed).toBe(failed.length);
       expect(stats.byOutcome.invalid).toBe(1);
       expect(stats.total).toBe(Object.values(stats.byOutcome as Record<string, number>).reduce((a, b) => a + b, 0));
-      expect(stats.errorRatio).toBeCloseTo(3 / (stats.byOutcome.accepted + stats.byOutcome.duplicate + 3), 5);
+      expect(stats.errorRatio).toBeCloseTo(failed.length / (stats.byOutcome.accepted + stats.byOutcome.duplicate + failed.length), 5);
       expect(stats.latencyMs.p50).toBeGreaterThanOrEqual(0);
       expect(stats.latencyMs.p95).toBeGreaterThanOrEqual(stats.latencyMs.p50);
       expect(Date.parse(stats.lastReceivedAt)).toBeGreaterThan(Date.now() - 60_000);
