@@ -43,7 +43,10 @@ export function getWebhookLogEntry(db: Executor, id: string): Promise<WebhookLog
   return findWebhookLogEntry(db, id);
 }
 
-/** Ids of the failed requests in a window that a bulk replay should retry (never replays themselves, nor requests a replay already settled), oldest first, at most `limit`. */
+/**
+ * Ids of the failed requests in a window that a bulk replay should retry (never replays
+ * themselves, nor requests a replay already settled), oldest first, at most `limit`.
+ */
 export function failedWebhookLogIds(db: Executor, window: { from?: number; to?: number }, limit: number): Promise<string[]> {
   return listFailedWebhookLogIds(db, window, limit);
 }
