@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { DialectName } from '../../src/storage/database.js';
+import { afterAll, beforeAll } from 'vitest';
+import { openDatabase, type DatabaseHandle, type DialectName } from '../../src/storage/database.js';
+import { migrateToLatest } from '../../src/storage/migrations/index.js';
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -49,4 +51,23 @@ async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A new, migrated database of `dialect` for the tests of the calling `describe`: created before
+ * them, closed and dropped after them. `db()` is its Kysely instance once the tests run.
+ */
+export function useMigratedDatabase(dialect: DialectName): { db: () => DatabaseHandle['db'] } {
+  let database: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    handle = openDatabase(database.url);
+    await migrateToLatest(handle.db);
+  });
+  afterAll(async () => {
+    await handle.close();
+    await database.drop();
+  });
+  return { db: () => handle.db };
 }

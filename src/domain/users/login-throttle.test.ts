@@ -1,8 +1,6 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDialects, type TestDatabase } from '../../../test/helpers/test-database.js';
-import { openDatabase, type DatabaseHandle } from '../../storage/database.js';
-import { migrateToLatest } from '../../storage/migrations/index.js';
+import { describe, expect, it } from 'vitest';
+import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { createLoginThrottle, loginKeys, purgeEndedLoginFailures, type LoginKeys } from './login-throttle.js';
 
 describe('loginKeys', () => {
@@ -18,25 +16,15 @@ describe('loginKeys', () => {
 describe.each(testDialects)('login throttle (%s)', (dialect) => {
   const WINDOW_MS = 60_000;
   const T = Date.parse('2026-01-05T09:00:00.000Z');
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.url);
-    await migrateToLatest(handle.db);
-  });
-  afterAll(async () => {
-    await handle.close();
-    await database.drop();
-  });
-  const throttle = () => createLoginThrottle(handle.db, { maxFailures: 3, windowMs: WINDOW_MS });
+  const { db } = useMigratedDatabase(dialect);
+  const throttle = () => createLoginThrottle(db(), { maxFailures: 3, windowMs: WINDOW_MS });
   /** Seconds to wait: 0 when admitted. */
   const wait = async (keys: LoginKeys, now: number) => {
     const admission = await throttle().admit(keys, now);
     return admission.admitted ? 0 : admission.retryAfterSeconds;
   };
   const count = async (key: string) =>
-    (await handle.db.selectFrom('login_failures').select('failures').where('key', '=', key).executeTakeFirst())?.failures ?? 0;
+    (await db().selectFrom('login_failures').select('failures').where('key', '=', key).executeTakeFirst())?.failures ?? 0;
 
   it('admits no more than the limit of a burst of parallel attempts', async () => {
     const keys = loginKeys('burst@example.com', '10.7.0.1');
@@ -81,15 +69,15 @@ describe.each(testDialects)('login throttle (%s)', (dialect) => {
   });
 
   it('starts a window again once it has ended, and purges ended windows', async () => {
-    await handle.db.deleteFrom('login_failures').execute();
+    await db().deleteFrom('login_failures').execute();
     const keys = loginKeys('again@example.com', '10.7.0.4');
     for (let i = 0; i < 3; i += 1) await wait(keys, T);
     expect(await wait(keys, T + WINDOW_MS - 1)).toBe(1);
     expect(await wait(keys, T + WINDOW_MS)).toBe(0);
     await wait(loginKeys('old@example.com', '10.7.0.6'), T);
-    const remaining = async () => (await handle.db.selectFrom('login_failures').select('key').orderBy('key').execute()).map((row) => row.key);
+    const remaining = async () => (await db().selectFrom('login_failures').select('key').orderBy('key').execute()).map((row) => row.key);
     expect(await remaining()).toEqual(['account:again@example.com', 'account:old@example.com', 'address:10.7.0.4', 'address:10.7.0.6']);
-    expect(await purgeEndedLoginFailures(handle.db, T + WINDOW_MS, WINDOW_MS)).toBe(2);
+    expect(await purgeEndedLoginFailures(db(), T + WINDOW_MS, WINDOW_MS)).toBe(2);
     expect(await remaining()).toEqual(['account:again@example.com', 'address:10.7.0.4']);
   });
 
@@ -100,11 +88,11 @@ describe.each(testDialects)('login throttle (%s)', (dialect) => {
     const N = 50_000;
     // Ended windows, accounts' earlier than addresses', so that a purge by time reaches accounts first.
     await sql`insert into login_failures (key, failures, window_started_at)
-      select 'account:u' || g || '@x', 5, ${T - 10 * WINDOW_MS} + g::bigint from generate_series(1, ${N}) g`.execute(handle.db);
+      select 'account:u' || g || '@x', 5, ${T - 10 * WINDOW_MS} + g::bigint from generate_series(1, ${N}) g`.execute(db());
     await sql`insert into login_failures (key, failures, window_started_at)
       select 'address:10.' || (g / 65536) || '.' || ((g / 256) % 256) || '.' || (g % 256), 5, ${T - 5 * WINDOW_MS} + g::bigint
-      from generate_series(1, ${N}) g`.execute(handle.db);
-    await sql`analyze login_failures`.execute(handle.db);
+      from generate_series(1, ${N}) g`.execute(db());
+    await sql`analyze login_failures`.execute(db());
     const errors: string[] = [];
     let purging = true;
     const logins = Array.from({ length: 8 }, async (_, worker) => {
@@ -115,7 +103,7 @@ describe.each(testDialects)('login throttle (%s)', (dialect) => {
           .catch((error: Error) => errors.push(`login: ${error.message}`));
       }
     });
-    await purgeEndedLoginFailures(handle.db, T, WINDOW_MS).catch((error: Error) => errors.push(`purge: ${error.message}`));
+    await purgeEndedLoginFailures(db(), T, WINDOW_MS).catch((error: Error) => errors.push(`purge: ${error.message}`));
     purging = false;
     await Promise.all(logins);
     expect(errors).toEqual([]);

@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDialects, type TestDatabase } from '../../../test/helpers/test-database.js';
-import { openDatabase, type DatabaseHandle } from '../../storage/database.js';
+import { describe, expect, it } from 'vitest';
+import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { newId } from '../../storage/ids.js';
-import { migrateToLatest } from '../../storage/migrations/index.js';
 import { insertWebhookLogEntry, listFailedWebhookLogIds } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookOutcome } from './webhook-log.types.js';
 
 describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)', (dialect) => {
   const T = Date.parse('2026-01-05T09:00:00.000Z');
-  let database: TestDatabase;
-  let handle: DatabaseHandle;
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(database.url);
-    await migrateToLatest(handle.db);
-  });
-  afterAll(async () => {
-    await handle.close();
-    await database.drop();
-  });
+  const { db } = useMigratedDatabase(dialect);
 
   const entry = async (
     receivedAt: number,
@@ -47,7 +35,7 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
       replayedAt: replay.lastOutcome ? receivedAt + 1 : null,
       replayOutcome: replay.lastOutcome ?? null,
     };
-    await insertWebhookLogEntry(handle.db, row);
+    await insertWebhookLogEntry(db(), row);
     return id;
   };
 
@@ -64,9 +52,9 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
     await entry(T + 12, 'accepted', { of: done[0]! });
     await entry(T + 13, 'accepted');
 
-    expect(await listFailedWebhookLogIds(handle.db, { from: T, to: T + 100 }, 100)).toEqual([neverReplayed, replayFailed]);
-    expect(await listFailedWebhookLogIds(handle.db, { from: T, to: T + 100 }, 1)).toEqual([neverReplayed]);
-    expect(await listFailedWebhookLogIds(handle.db, { from: T + 1 }, 100)).toEqual([replayFailed]);
-    expect(await listFailedWebhookLogIds(handle.db, { to: T + 1 }, 100)).toEqual([neverReplayed]);
+    expect(await listFailedWebhookLogIds(db(), { from: T, to: T + 100 }, 100)).toEqual([neverReplayed, replayFailed]);
+    expect(await listFailedWebhookLogIds(db(), { from: T, to: T + 100 }, 1)).toEqual([neverReplayed]);
+    expect(await listFailedWebhookLogIds(db(), { from: T + 1 }, 100)).toEqual([replayFailed]);
+    expect(await listFailedWebhookLogIds(db(), { to: T + 1 }, 100)).toEqual([neverReplayed]);
   });
 });
