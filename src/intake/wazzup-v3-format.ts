@@ -215,7 +215,9 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
 
 /**
  * The customer behind a chat: found by phone when the messenger's chat id is one (WhatsApp,
- * Viber) or the contact carries one (Telegram, MAX); otherwise by `chatType:chatId`.
+ * Viber) or the contact carries one (Telegram, MAX); otherwise by `chatType:chatId`, which a
+ * contact of a messenger without phone chat ids also keeps when it has a phone, so that messages
+ * with and without the phone find the same contact.
  */
 function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate {
   const contact = item.contact as Record<string, string | null | undefined> | null | undefined;
@@ -224,7 +226,7 @@ function contactOf(item: Record<string, unknown>, chatType: string, chatId: stri
   return {
     phone,
     phoneRaw: phone === null ? null : phoneRaw,
-    externalKey: phone === null ? `${chatType}:${chatId}` : null,
+    externalKey: phone === null || !PHONE_CHAT_TYPES.has(chatType) ? `${chatType}:${chatId}` : null,
     ...(contact && 'name' in contact && { name: contact.name ?? null }),
     ...(contact && 'avatarUri' in contact && { avatarUrl: contact.avatarUri ?? null }),
     ...(contact && 'username' in contact && { username: contact.username ?? null }),

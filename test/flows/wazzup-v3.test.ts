@@ -216,7 +216,28 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     const tg = item({ chatType: 'telegram', chatId: '8f6e0a1c-telegram-guid', contact: { name: 'Tg', username: 'tguser', phone: '77019998877' } });
     await t.postWebhook({ messages: [tg] });
     const contact = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77019998877').executeTakeFirstOrThrow();
-    expect(contact).toMatchObject({ username: 'tguser', external_key: null });
+    expect(contact).toMatchObject({ username: 'tguser', external_key: 'telegram:8f6e0a1c-telegram-guid' });
+    // A later message without the phone finds the same contact by its messenger identity.
+    await t.postWebhook({ messages: [item({ chatType: 'telegram', chatId: '8f6e0a1c-telegram-guid', contact: { name: 'Tg' } })] });
+    expect(await db().selectFrom('contacts').select('id').where('external_key', '=', 'telegram:8f6e0a1c-telegram-guid').execute()).toEqual([{ id: contact.id }]);
+  });
+
+  it('keeps one contact when a Telegram user is first known without a phone, then with one', async () => {
+    const chatId = 'aa11bb22-telegram-guid';
+    await t.postWebhook({ messages: [item({ chatType: 'telegram', chatId, contact: { name: 'Ira', phone: null } })] });
+    const first = await db().selectFrom('contacts').selectAll().where('external_key', '=', `telegram:${chatId}`).executeTakeFirstOrThrow();
+    expect(first.phone).toBeNull();
+    const start = t.published.length;
+    await t.postWebhook({ messages: [item({ chatType: 'telegram', chatId, contact: { name: 'Ira', phone: '+7 701 444 33 22' } })] });
+    const contacts = await db().selectFrom('contacts').selectAll().where((eb) => eb.or([eb('external_key', '=', `telegram:${chatId}`), eb('phone', '=', '+77014443322')])).execute();
+    expect(contacts).toHaveLength(1);
+    expect(contacts[0]).toMatchObject({ id: first.id, phone: '+77014443322', phone_raw: '+7 701 444 33 22' });
+    expect(t.published.slice(start).some((e) => e.type === 'contact.updated')).toBe(true);
+    // Every message of the chat points at that contact, and so does a WhatsApp chat from the same phone.
+    await t.postWebhook({ messages: [item({ chatId: '77014443322' })] });
+    const senders = await db().selectFrom('messages').select('contact_id').where('contact_id', 'is not', null).where('chat_id', 'in', (eb) => eb.selectFrom('chats').select('id').where('external_id', 'in', [chatId, '77014443322'])).execute();
+    expect(senders.length).toBe(3);
+    expect(new Set(senders.map((m) => m.contact_id))).toEqual(new Set([first.id]));
   });
 
   it('keeps the same number on two channels as two chats of one contact', async () => {

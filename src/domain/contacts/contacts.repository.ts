@@ -74,6 +74,27 @@ export async function insertContactIfAbsent(
   return row && toContact(row);
 }
 
+/**
+ * Gives a contact the phone (with the phone as written) or the messenger identity it lacks; the
+ * caller has checked that no other contact holds it.
+ */
+export async function attachContactIdentity(
+  db: Executor,
+  id: string,
+  identity: { phone?: string; phoneRaw?: string | null; externalKey?: string },
+): Promise<Contact> {
+  const row = await db
+    .updateTable('contacts')
+    .set({
+      ...(identity.phone !== undefined && { phone: identity.phone, phone_raw: identity.phoneRaw ?? null }),
+      ...(identity.externalKey !== undefined && { external_key: identity.externalKey }),
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toContact(row);
+}
+
 /** When each piece of a contact's information was true, by the sender's clock. */
 export type ContactInfoTimes = Pick<Contact, 'infoUpdatedAt' | 'nameUpdatedAt' | 'avatarUpdatedAt' | 'usernameUpdatedAt'>;
 

@@ -2,6 +2,7 @@ import type { Executor } from '../../storage/executor.js';
 import type { ChangeResult } from '../domain-events.js';
 import {
   advanceContactInfoTimes,
+  attachContactIdentity,
   findContactByExternalKey,
   findContactByPhone,
   insertContactIfAbsent,
@@ -17,6 +18,21 @@ async function findContact(trx: Executor, update: ContactUpdate): Promise<Contac
     if (byPhone) return byPhone;
   }
   return update.externalKey === null ? undefined : findContactByExternalKey(trx, update.externalKey);
+}
+
+/**
+ * A phone and a messenger identity (`telegram:<chatId>`) that arrive at different times belong to
+ * one customer: the contact found by one takes the other it lacks, unless another contact holds
+ * it already (two contacts are never merged here).
+ */
+async function identityToAttach(trx: Executor, contact: Contact, update: ContactUpdate): Promise<{ phone?: string; phoneRaw?: string | null; externalKey?: string }> {
+  const identity: { phone?: string; phoneRaw?: string | null; externalKey?: string } = {};
+  // Found without it, and findContact asks by phone first: no contact holds this phone.
+  if (contact.phone === null && update.phone !== null) Object.assign(identity, { phone: update.phone, phoneRaw: update.phoneRaw });
+  if (contact.externalKey === null && update.externalKey !== null && !(await findContactByExternalKey(trx, update.externalKey))) {
+    identity.externalKey = update.externalKey;
+  }
+  return identity;
 }
 
 /** The pieces of a contact's information, each with the time of the value held. */
@@ -57,6 +73,9 @@ export async function upsertContact(
     // Another writer created it between our read and our insert.
     contact = (await findContact(trx, update))!;
   }
+  const identity = await identityToAttach(trx, contact, update);
+  const attached = Object.keys(identity).length > 0;
+  if (attached) contact = await attachContactIdentity(trx, contact.id, identity);
   // At least as new as anything held: then the phone as written, and the contact event's data
   // (whether or not what backchat models changed), are taken.
   const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
@@ -83,7 +102,7 @@ export async function upsertContact(
     // overwrite it afterwards.
     const moved = times.infoUpdatedAt !== contact.infoUpdatedAt || carried.some(({ time }) => next[time] !== contact[time]);
     if (moved || raw !== null) await advanceContactInfoTimes(trx, contact.id, times, raw);
-    return { contact: { ...contact, ...times }, changed: false };
+    return { contact: { ...contact, ...times }, changed: attached };
   }
   const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now, raw });
   return { contact: updated, changed: true };
