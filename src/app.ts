@@ -86,7 +86,11 @@ export async function buildApp(
 
   // Before any route, so that it sees them all (those of plugins registered below too).
   const routeTable = createRouteTable();
-  app.addHook('onRoute', (route) => routeTable.add(route.method, route.url));
+  app.addHook('onRoute', (route) => {
+    routeTable.add(route.method, route.url);
+    // A plugin's '/' route is also registered at its prefix plus '/', without this hook running.
+    if (route.prefix && route.routePath === '' && (route.prefixTrailingSlash ?? 'both') === 'both') routeTable.add(route.method, `${route.url}/`);
+  });
 
   app.setErrorHandler(handleError);
   // Every route's params, query and body at once, rather than a check in each route.
@@ -99,7 +103,8 @@ export async function buildApp(
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0]!;
     const allowed = routeTable.methodsFor(path);
-    if (allowed.length > 0) {
+    // The table only approximates the router: never answer 405 for the method that was asked.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       return handleError(new AppError('method_not_allowed', 405, `Method ${request.method} is not allowed here`), request, reply.header('allow', allowed.join(', ')));
     }
     return handleError(new AppError('not_found', 404, `Route ${request.method} ${path} not found`), request, reply);

@@ -31,18 +31,17 @@ const rank = (method: string) => {
   return index === -1 ? METHOD_ORDER.length : index;
 };
 
-/** `:name` matches one non-empty segment, a final `*` the rest of the path, anything else itself. */
+/**
+ * As Fastify's router (find-my-way) matches: `:name` one segment, even an empty one; a final `*`
+ * the rest of the path, but only where the path has that segment; anything else itself.
+ */
 function matches(pattern: string[], path: string[]): boolean {
   for (let i = 0; i < pattern.length; i += 1) {
     const segment = pattern[i]!;
-    if (segment === '*' && i === pattern.length - 1) return true;
     const actual = path[i];
     if (actual === undefined) return false;
-    if (segment.startsWith(':')) {
-      if (actual === '') return false;
-    } else if (segment !== actual) {
-      return false;
-    }
+    if (segment === '*' && i === pattern.length - 1) return true;
+    if (!segment.startsWith(':') && segment !== actual) return false;
   }
   return pattern.length === path.length;
 }

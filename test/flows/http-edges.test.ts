@@ -115,6 +115,10 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
       ['DELETE', `/api/chats/${chatId}/messages`, 'GET, HEAD'],
       ['GET', '/api/webhook-events/x/replay', 'POST'],
       ['GET', '/api/tokens/x', 'DELETE'],
+      // As the router matches: an empty path parameter, and a plugin's '/' route at its prefix plus '/'.
+      ['PUT', '/api/users/', 'PATCH'],
+      ['PUT', '/api/chats//messages', 'GET, HEAD'],
+      ['POST', '/api/docs/', 'GET, HEAD'],
     ];
     for (const [method, url, allow] of cases) {
       const response = await t.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` } });
@@ -122,10 +126,12 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
       expect(response.headers.allow, `${method} ${url}`).toBe(allow);
       expect(response.json()).toEqual({ status: 'error', message: `Method ${method} is not allowed here` });
     }
-    for (const url of ['/api/nothing', `/api/chats/${chatId}/nothing`, '/api/chats/a/b/c', '/api/users/']) {
+    for (const url of ['/api/nothing', `/api/chats/${chatId}/nothing`, '/api/chats/a/b/c']) {
       const response = await t.app.inject({ method: 'PUT', url });
       expect(response.statusCode, url).toBe(404);
       expect(response.json().status).toBe('error');
     }
+    // A wildcard needs its segment: no route has this path, whatever the method.
+    expect((await t.app.inject({ method: 'GET', url: '/api/docs/static' })).statusCode).toBe(404);
   });
 });

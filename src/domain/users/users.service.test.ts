@@ -78,6 +78,8 @@ describe.each(testDialects)('logins racing account changes (%s)', (dialect) => {
     expect(await liveSessions(user.id)).toBe(0);
   });
 
+  // The whole login path under real timing; whether a given run hits the race depends on the
+  // machine, so the lock itself is pinned by 'waits for a password change in progress' above.
   it('many logins racing a password change leave no live session opened with the old password', async () => {
     const { user, credentials } = await newUser();
     const attempts = Array.from({ length: 8 }, (_, i) =>
