@@ -156,7 +156,7 @@ export function createIntakeService(deps: {
       // Times the body leaves out (a contact event's timestamp, a v3 dateTime) default to when it
       // first arrived, as they did then: the replay time would make old data look newer than
       // what arrived since, and overwrite it.
-      const parsed = parseWebhookBody(raw, original.receivedAt, deps.maxJsonDepth);
+      const parsed = parseWebhookBody(raw, await firstArrival(original), deps.maxJsonDepth);
       const base = {
         ...baseEntry({ receivedAt, clientIp: null, userAgent: 'backchat-replay', sizeBytes: raw.length, ipAllowed: null }),
         authScheme: 'replay',
@@ -168,6 +168,20 @@ export function createIntakeService(deps: {
     },
   };
   return service;
+
+  /**
+   * When a logged body first arrived. A replay's own entry is dated by that replay, so the chain is
+   * followed back to the request Wazzup24 sent (or the earliest entry still kept, after a purge).
+   */
+  async function firstArrival(entry: WebhookLogEntry): Promise<number> {
+    let earliest = entry;
+    while (earliest.replayOf !== null) {
+      const before = await findWebhookLogEntry(deps.db, earliest.replayOf);
+      if (!before) break;
+      earliest = before;
+    }
+    return earliest.receivedAt;
+  }
 
   /**
    * The common path of a received or replayed body: record it as invalid, or apply it and record

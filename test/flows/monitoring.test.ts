@@ -276,10 +276,15 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect((await t.postWebhook(v3('poison_undated'))).statusCode).toBe(500);
       const original = (await get('/api/webhook-events?q=poison_undated')).json().data[0];
       await new Promise((resolve) => setTimeout(resolve, 20));
+      // Replayed while still broken: the failed replay's own entry is dated by that replay.
+      const failedReplay = (await post(`/api/webhook-events/${original.id}/replay`)).json();
+      expect(failedReplay).toMatchObject({ outcome: 'failed', replayOf: original.id });
+      await new Promise((resolve) => setTimeout(resolve, 20));
       expect((await t.postWebhook(v3('after_undated', new Date().toISOString()))).statusCode).toBe(200);
       await curePoison(t.deps.database.db, dialect);
 
-      expect((await post(`/api/webhook-events/${original.id}/replay`)).json()).toMatchObject({ outcome: 'accepted' });
+      // Replaying that replay still dates the message by the original request.
+      expect((await post(`/api/webhook-events/${failedReplay.id}/replay`)).json()).toMatchObject({ outcome: 'accepted', replayOf: failedReplay.id });
       const db = t.deps.database.db;
       const replayed = await db.selectFrom('messages').select(['id', 'sent_at', 'chat_id']).where('external_id', '=', 'poison_undated').executeTakeFirstOrThrow();
       expect(new Date(Number(replayed.sent_at)).toISOString()).toBe(original.receivedAt);
