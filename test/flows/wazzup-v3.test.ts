@@ -228,10 +228,12 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     const first = await db().selectFrom('contacts').selectAll().where('external_key', '=', `telegram:${chatId}`).executeTakeFirstOrThrow();
     expect(first.phone).toBeNull();
     const start = t.published.length;
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await t.postWebhook({ messages: [item({ chatType: 'telegram', chatId, contact: { name: 'Ira', phone: '+7 701 444 33 22' } })] });
     const contacts = await db().selectFrom('contacts').selectAll().where((eb) => eb.or([eb('external_key', '=', `telegram:${chatId}`), eb('phone', '=', '+77014443322')])).execute();
     expect(contacts).toHaveLength(1);
     expect(contacts[0]).toMatchObject({ id: first.id, phone: '+77014443322', phone_raw: '+7 701 444 33 22' });
+    expect(Number(contacts[0]!.updated_at)).toBeGreaterThan(Number(first.updated_at));
     expect(t.published.slice(start).some((e) => e.type === 'contact.updated')).toBe(true);
     // Every message of the chat points at that contact, and so does a WhatsApp chat from the same phone.
     await t.postWebhook({ messages: [item({ chatId: '77014443322' })] });

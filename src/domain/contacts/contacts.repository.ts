@@ -82,10 +82,12 @@ export async function attachContactIdentity(
   db: Executor,
   id: string,
   identity: { phone?: string; phoneRaw?: string | null; externalKey?: string },
+  now: number,
 ): Promise<Contact> {
   const row = await db
     .updateTable('contacts')
     .set({
+      updated_at: now,
       ...(identity.phone !== undefined && { phone: identity.phone, phone_raw: identity.phoneRaw ?? null }),
       ...(identity.externalKey !== undefined && { external_key: identity.externalKey }),
     })

@@ -75,7 +75,7 @@ export async function upsertContact(
   }
   const identity = await identityToAttach(trx, contact, update);
   const attached = Object.keys(identity).length > 0;
-  if (attached) contact = await attachContactIdentity(trx, contact.id, identity);
+  if (attached) contact = await attachContactIdentity(trx, contact.id, identity, now);
   // At least as new as anything held: then the phone as written, and the contact event's data
   // (whether or not what backchat models changed), are taken.
   const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
