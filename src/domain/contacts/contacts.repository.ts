@@ -74,14 +74,18 @@ export async function insertContactIfAbsent(
   return row && toContact(row);
 }
 
-/**
- * Gives a contact the phone (with the phone as written) or the messenger identity it lacks; the
- * caller has checked that no other contact holds it.
- */
+/** A phone (with the phone as written) or a messenger identity to give a contact. */
+export interface ContactIdentity {
+  phone?: string;
+  phoneRaw?: string | null;
+  externalKey?: string;
+}
+
+/** Gives a contact the identity it lacks; the caller has checked that no other contact holds it. */
 export async function attachContactIdentity(
   db: Executor,
   id: string,
-  identity: { phone?: string; phoneRaw?: string | null; externalKey?: string },
+  identity: ContactIdentity,
   now: number,
 ): Promise<Contact> {
   const row = await db

@@ -7,6 +7,7 @@ import {
   findContactByPhone,
   insertContactIfAbsent,
   updateContactInfo,
+  type ContactIdentity,
   type ContactInfoTimes,
 } from './contacts.repository.js';
 import type { Contact, ContactUpdate } from './contacts.types.js';
@@ -25,8 +26,8 @@ async function findContact(trx: Executor, update: ContactUpdate): Promise<Contac
  * one customer: the contact found by one takes the other it lacks, unless another contact holds
  * it already (two contacts are never merged here).
  */
-async function identityToAttach(trx: Executor, contact: Contact, update: ContactUpdate): Promise<{ phone?: string; phoneRaw?: string | null; externalKey?: string }> {
-  const identity: { phone?: string; phoneRaw?: string | null; externalKey?: string } = {};
+async function identityToAttach(trx: Executor, contact: Contact, update: ContactUpdate): Promise<ContactIdentity> {
+  const identity: ContactIdentity = {};
   // Found without it, and findContact asks by phone first: no contact holds this phone.
   if (contact.phone === null && update.phone !== null) Object.assign(identity, { phone: update.phone, phoneRaw: update.phoneRaw });
   if (contact.externalKey === null && update.externalKey !== null && !(await findContactByExternalKey(trx, update.externalKey))) {
