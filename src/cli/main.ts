@@ -1,7 +1,9 @@
 /**
  * The `backchat` command: one file per command, dispatched here. A command signals failure by
- * throwing CliError; the exit code is then 1.
+ * throwing CliError, or lets the domain's AppError (a 4xx on the API) through; either is one line
+ * on stderr and exit code 1. Anything else is a bug, and keeps its stack.
  */
+import { AppError } from '../errors.js';
 import { CliError, type CliIo } from './cli-context.js';
 import { eventsCommand, EVENTS_USAGE } from './events.command.js';
 import { migrateCommand } from './migrate.command.js';
@@ -52,6 +54,10 @@ export async function runCli(argv: string[], io: CliIo = { out: process.stdout, 
     const usageError = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
     if (error instanceof CliError || usageError) {
       io.err.write(`${(error as Error).message.trimEnd()}\n`);
+      return 1;
+    }
+    if (error instanceof AppError) {
+      io.err.write(`${error.errors ? Object.values(error.errors).flat().join('\n') : error.message}\n`);
       return 1;
     }
     throw error;

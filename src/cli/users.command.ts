@@ -8,7 +8,6 @@ import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { allUsers, createApiToken, createUser, MIN_PASSWORD_LENGTH, normalizeEmail } from '../domain/users/users.service.js';
 import { ROLES, type Role } from '../domain/users/users.types.js';
-import { AppError } from '../errors.js';
 import { openDatabase } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrations/index.js';
 import { cliConfig, CliError, type CliIo } from './cli-context.js';
@@ -54,9 +53,6 @@ export async function usersCommand(command: 'users' | 'tokens', argv: string[], 
       return;
     }
     throw new CliError(USERS_USAGE);
-  } catch (error) {
-    if (error instanceof AppError) throw new CliError(error.errors ? Object.values(error.errors).flat().join('\n') : error.message);
-    throw error;
   } finally {
     await database.close();
   }

@@ -125,6 +125,10 @@ describe.each(testDialects)('backchat events on %s', (dialect) => {
       expect(events('explode').status).toBe(1);
       expect(events('list', '--no-such-flag').status).toBe(1);
       expect(events('replay', 'no-such-id').stderr).toMatch(/No webhook event/);
+      // An entry that kept no body: one line and exit 1, as the API's 409, not a stack trace.
+      const invalidReplay = events('replay', invalid[0].id as string);
+      expect(invalidReplay.status).toBe(1);
+      expect(invalidReplay.stderr.trim()).toBe('This webhook event has no stored body to replay (only accepted and failed events keep theirs)');
     } finally {
       await t.close();
     }

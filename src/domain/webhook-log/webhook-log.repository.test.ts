@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { newId } from '../../storage/ids.js';
-import { insertWebhookLogEntry, listFailedWebhookLogIds } from './webhook-log.repository.js';
+import { insertWebhookLogEntry, lastAcceptedWebhookAt, listFailedWebhookLogIds } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookOutcome } from './webhook-log.types.js';
 
 describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)', (dialect) => {
@@ -56,5 +56,11 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
     expect(await listFailedWebhookLogIds(db(), { from: T, to: T + 100 }, 1)).toEqual([neverReplayed]);
     expect(await listFailedWebhookLogIds(db(), { from: T + 1 }, 100)).toEqual([replayFailed]);
     expect(await listFailedWebhookLogIds(db(), { to: T + 1 }, 100)).toEqual([neverReplayed]);
+  });
+
+  it('dates the last webhook by what the sender sent, not by replays', async () => {
+    const sent = await entry(T + 200, 'accepted');
+    await entry(T + 300, 'accepted', { of: sent });
+    expect(await lastAcceptedWebhookAt(db())).toBe(T + 200);
   });
 });

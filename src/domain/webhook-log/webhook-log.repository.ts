@@ -160,12 +160,16 @@ export async function listFailedWebhookLogIds(db: Executor, window: { from?: num
   return (await query.execute()).map((row) => row.id);
 }
 
-/** The time of the last accepted (or duplicate) webhook, if any. */
+/**
+ * The time of the last accepted (or duplicate) webhook the sender sent, if any: a replay is not
+ * news from Wazzup24, and must not quiet the silence alert after a restart.
+ */
 export async function lastAcceptedWebhookAt(db: Executor): Promise<number | null> {
   const row = await db
     .selectFrom('webhook_events')
     .select((eb) => eb.fn.max('received_at').as('last'))
     .where('outcome', 'in', ['accepted', 'duplicate', 'partial'])
+    .where('replay_of', 'is', null)
     .executeTakeFirst();
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }

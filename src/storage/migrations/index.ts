@@ -36,8 +36,10 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
   const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const result = await migrator.migrateToLatest();
   if (result.error) {
-    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new MigrationError(`Migration "${failed}" failed: ${String(result.error)}`, result.error);
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName;
+    // No migration named: it failed before any ran (the database unreachable, say), not in one.
+    const what = failed === undefined ? 'Could not migrate the database' : `Migration "${failed}" failed`;
+    throw new MigrationError(`${what}: ${String(result.error)}`, result.error);
   }
   return result;
 }
