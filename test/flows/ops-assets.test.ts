@@ -36,3 +36,12 @@ describe('operations assets', () => {
     for (const name of names) expect(exported, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   });
 });
+
+describe('npm start', () => {
+  it("replaces its shell with node, so that a supervisor's SIGTERM reaches backchat", () => {
+    // npm runs the script with `sh -c` and signals that shell; without `exec`, node is the shell's
+    // child, never hears the SIGTERM, and keeps running with the port and the database open.
+    const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toMatch(/&& exec node dist\/main\.js$/);
+  });
+});
