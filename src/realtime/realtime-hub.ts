@@ -10,8 +10,12 @@ import type { PublishedEvent } from '../events/outbox.js';
 import { readOutboxAfter, oldestOutboxSeq, latestOutboxSeq } from '../events/outbox.js';
 import type { Executor } from '../storage/executor.js';
 
-/** Bytes queued for one client beyond which it is dropped rather than buffered without end. */
+/**
+ * Bytes a client may leave unread from earlier ticks before it is dropped as too slow, rather
+ * than buffered without end; and a cap on what may be queued for it at all, bursts included.
+ */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const REPLAY_PAGE = 500;
 
 export interface RealtimeHub {
@@ -35,6 +39,13 @@ interface Client {
   /** While replaying: live events wait here, then those not replayed are sent. */
   pending: PublishedEvent[] | null;
   lastSeq: number;
+  /**
+   * Bytes still queued for it when the first frame of the current tick went out (null outside a
+   * tick with frames): what it has not read yet. The frames of this tick do not count: a burst
+   * (one commit of many large events, a page of a replay) is queued in one go, however fast the
+   * client reads.
+   */
+  backlog: number | null;
 }
 
 /**
@@ -42,17 +53,28 @@ interface Client {
  * until the current tick ends sends them in one write instead of one write each. `_socket` is the
  * ws library's underlying socket: ws has no public cork.
  */
-const corked = new Set<Socket>();
-function holdWrites(socket: WebSocket): void {
-  const raw = (socket as unknown as { _socket?: Socket })._socket;
-  if (!raw || corked.has(raw)) return;
-  raw.cork();
-  corked.add(raw);
-  if (corked.size === 1) process.nextTick(releaseWrites);
+const held = new Set<Client>();
+function holdWrites(client: Client): void {
+  if (client.backlog !== null) return;
+  client.backlog = client.socket.bufferedAmount;
+  rawSocket(client)?.cork();
+  held.add(client);
+  if (held.size === 1) process.nextTick(releaseWrites);
 }
 function releaseWrites(): void {
-  for (const raw of corked) raw.uncork();
-  corked.clear();
+  for (const client of held) {
+    rawSocket(client)?.uncork();
+    client.backlog = null;
+  }
+  held.clear();
+}
+const rawSocket = (client: Client) => (client.socket as unknown as { _socket?: Socket })._socket;
+
+/** Resolves once the client has read all but a little of what it was sent, or is gone. */
+async function drained(client: Client): Promise<void> {
+  while (client.socket.readyState === client.socket.OPEN && client.socket.bufferedAmount > MAX_BUFFERED_BYTES / 2) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 export function createRealtimeHub(deps: {
@@ -65,12 +87,12 @@ export function createRealtimeHub(deps: {
 
   const send = (client: Client, frame: string, seq: number) => {
     if (seq <= client.lastSeq) return;
-    if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    holdWrites(client);
+    if (client.backlog! > MAX_BUFFERED_BYTES || client.socket.bufferedAmount > MAX_QUEUED_BYTES) {
       client.socket.close(1013, 'Too slow: reconnect with since=<last seq>');
       return;
     }
     client.lastSeq = seq;
-    holdWrites(client.socket);
     client.socket.send(frame);
   };
 
@@ -96,7 +118,7 @@ export function createRealtimeHub(deps: {
   return {
     async connect(socket, since, stillAllowed) {
       // Live events that arrive while the replay is read wait in `pending`, then go out in order.
-      const client: Client = { socket, alive: true, stillAllowed, pending: [], lastSeq: 0 };
+      const client: Client = { socket, alive: true, stillAllowed, pending: [], lastSeq: 0, backlog: null };
       clients.add(client);
       socket.on('pong', () => {
         client.alive = true;
@@ -120,6 +142,9 @@ export function createRealtimeHub(deps: {
           for (const event of events) send(client, JSON.stringify(deps.present(event)), event.seq);
           deps.onSent?.(events.length);
           if (events.length < REPLAY_PAGE) break;
+          // At the client's pace: the next page once it has read this one; none once it is gone.
+          await drained(client);
+          if (socket.readyState !== socket.OPEN) return;
         }
       }
       const waiting = client.pending ?? [];

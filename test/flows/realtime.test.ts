@@ -110,6 +110,45 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     await socket.waitFor((f) => f.type === 'chat.updated' && f.data?.id === chatId && f.data?.unreadCount === 0);
   });
 
+  it('keeps a client that reads up through bursts of large events, live and on a replay of several pages', async () => {
+    // An app of its own: with this suite's 1 s heartbeat, a client in the same process as the
+    // server could not answer a ping queued behind tens of megabytes in time.
+    const own = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN, REALTIME_HEARTBEAT_SECONDS: '60' } });
+    const opened: TestSocket[] = [];
+    try {
+      const ownToken = await operatorToken(own, `rt-burst-${dialect}@example.com`);
+      await own.app.listen({ port: 0, host: '127.0.0.1' });
+      const url = `ws://127.0.0.1:${(own.app.server.address() as { port: number }).port}/api/ws?token=${ownToken}`;
+      const open = async (query = '') => {
+        const socket = await openSocket(`${url}${query}`);
+        opened.push(socket);
+        await socket.waitFor((f) => f.type === 'ready');
+        return socket;
+      };
+      const live = await open();
+      // 260 messages of 60 KB, posted at once: a few commits, each announced at once (tens of
+      // megabytes queued in one go), and more than one replay page (500 events) of them.
+      const burst = Array.from({ length: 260 }, () => message({ chatId: 'rt_burst', text: 'ж'.repeat(30_000) }));
+      const answers = await Promise.all(burst.map((m) => own.postWebhook(m)));
+      expect(answers.every((a) => a.statusCode === 200)).toBe(true);
+      const ids = new Set(burst.map((m) => m.data.id));
+      const createdIn = (socket: TestSocket) => socket.frames.filter((f) => f.type === 'message.created' && ids.has(f.data?.externalId as string)).length;
+      await live.waitFor(() => createdIn(live) === burst.length, 30_000);
+      expect(live.socket.readyState).toBe(live.socket.OPEN);
+
+      const replayed = await open('&since=0');
+      expect(createdIn(replayed)).toBe(burst.length);
+      expect(replayed.socket.readyState).toBe(replayed.socket.OPEN);
+      const seqs = eventSeqs(replayed);
+      expect(seqs.length).toBeGreaterThan(500);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+    } finally {
+      for (const socket of opened) await socket.close();
+      await own.close();
+    }
+  }, 60_000);
+
   it('replays what a client missed when it reconnects with its last sequence number, then goes live', async () => {
     const first = await connect();
     await t.postWebhook(message());
