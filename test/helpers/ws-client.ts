@@ -25,7 +25,13 @@ export function openSocket(url: string, options: WebSocket.ClientOptions = {}): 
     const socket = new WebSocket(url, options);
     const frames: Frame[] = [];
     const waiters: { match: (frame: Frame) => boolean; resolve: (frame: Frame) => void }[] = [];
-    const closed = new Promise<number>((done) => socket.once('close', (code) => done(code)));
+    let closeCode: number | null = null;
+    const closed = new Promise<number>((done) =>
+      socket.once('close', (code) => {
+        closeCode = code;
+        done(code);
+      }),
+    );
     socket.on('message', (data) => {
       const frame = JSON.parse(String(data)) as Frame;
       frames.push(frame);
@@ -47,7 +53,7 @@ export function openSocket(url: string, options: WebSocket.ClientOptions = {}): 
           const seen = frames.find(match);
           if (seen) return Promise.resolve(seen);
           return new Promise((found, fail) => {
-            const timer = setTimeout(() => fail(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.map((f) => f.type))}`)), timeoutMs);
+            const timer = setTimeout(() => fail(new Error(`no matching frame within ${timeoutMs} ms${closeCode === null ? '' : ` (closed by the server: ${closeCode})`}; got ${JSON.stringify(frames.map((f) => f.type))}`)), timeoutMs);
             waiters.push({
               match,
               resolve: (frame) => {
