@@ -73,10 +73,13 @@ export async function latestOutboxSeq(db: Executor): Promise<number> {
   return Number(row?.seq ?? 0);
 }
 
-/** The oldest sequence number still kept, or null when empty: replays cannot reach before it. */
-export async function oldestOutboxSeq(db: Executor): Promise<number | null> {
-  const row = await db.selectFrom('domain_events').select((eb) => eb.fn.min('seq').as('seq')).executeTakeFirst();
-  return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+/**
+ * Every event up to this number may have been purged, and every later one is kept: a client that
+ * has seen less has missed events it can no longer get.
+ */
+export async function purgedThroughSeq(db: Executor): Promise<number> {
+  const row = await db.selectFrom('domain_events_purge').select('purged_through_seq').executeTakeFirst();
+  return Number(row?.purged_through_seq ?? 0);
 }
 
 /**
@@ -85,6 +88,17 @@ export async function oldestOutboxSeq(db: Executor): Promise<number | null> {
  */
 export async function purgeOutbox(db: Executor, before: number): Promise<number> {
   const newest = await latestOutboxSeq(db);
-  const result = await db.deleteFrom('domain_events').where('created_at', '<', before).where('seq', '<', newest).executeTakeFirst();
+  const row = await db
+    .selectFrom('domain_events')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .where('created_at', '<', before)
+    .where('seq', '<', newest)
+    .executeTakeFirst();
+  if (row?.seq === null || row?.seq === undefined) return 0;
+  const through = Number(row.seq);
+  // The mark moves before the rows go, so that a reader who finds an event missing finds the
+  // mark past it (see the replay in realtime-hub.ts); a crash in between only deletes them later.
+  await db.updateTable('domain_events_purge').set({ purged_through_seq: through }).where('purged_through_seq', '<', through).execute();
+  const result = await db.deleteFrom('domain_events').where('seq', '<=', through).executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { PublishedEvent } from '../events/outbox.js';
-import { readOutboxAfter, oldestOutboxSeq, latestOutboxSeq } from '../events/outbox.js';
+import { latestOutboxSeq, purgedThroughSeq, readOutboxAfter } from '../events/outbox.js';
 import type { Executor } from '../storage/executor.js';
 
 /**
@@ -127,18 +127,27 @@ export function createRealtimeHub(deps: {
       socket.on('error', () => clients.delete(client));
 
       const latest = await latestOutboxSeq(deps.db);
-      const oldest = since === null ? null : await oldestOutboxSeq(deps.db);
       client.lastSeq = since ?? latest;
+      // A number we never gave out, or events the client missed that are gone (past the replay
+      // window): it must reload by REST, and gets live events from the newest on.
+      const resync = async () => {
+        client.lastSeq = await latestOutboxSeq(deps.db);
+        socket.send(JSON.stringify({ type: 'resync_required', seq: client.lastSeq }));
+      };
       if (since === null) {
         // A fresh client starts from now; it loads the current state by REST.
-      } else if (since > latest || (since < latest && (oldest === null || oldest > since + 1))) {
-        // A number we never gave out, or events the client missed that are gone (past the replay
-        // window): it must reload by REST.
-        socket.send(JSON.stringify({ type: 'resync_required', seq: latest, oldestSeq: oldest }));
-        client.lastSeq = latest;
+      } else if (since > latest || since < (await purgedThroughSeq(deps.db))) {
+        await resync();
       } else {
         for (;;) {
-          const events = await readOutboxAfter(deps.db, client.lastSeq, REPLAY_PAGE);
+          const after = client.lastSeq;
+          const events = await readOutboxAfter(deps.db, after, REPLAY_PAGE);
+          // A purge that ran since the last page may have taken events this page skipped; the
+          // mark it moved first says so.
+          if ((await purgedThroughSeq(deps.db)) > after) {
+            await resync();
+            break;
+          }
           for (const event of events) send(client, JSON.stringify(deps.present(event)), event.seq);
           deps.onSent?.(events.length);
           if (events.length < REPLAY_PAGE) break;

@@ -167,6 +167,11 @@ export interface DomainEventsTable {
   created_at: number;
 }
 
+/** One row: every outbox event up to this sequence number may have been purged; later ones are kept. */
+export interface DomainEventsPurgeTable {
+  purged_through_seq: number;
+}
+
 /** Failed logins per key within a window (login throttling, shared by every instance). */
 export interface LoginFailuresTable {
   /** `account:<normalised email>` or `address:<IPv4 address, or IPv6 /64>`. */
@@ -185,5 +190,6 @@ export interface Database {
   users: UsersTable;
   auth_tokens: AuthTokensTable;
   domain_events: DomainEventsTable;
+  domain_events_purge: DomainEventsPurgeTable;
   login_failures: LoginFailuresTable;
 }

@@ -4,9 +4,10 @@
  * change that was rolled back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeOutbox } from '../../src/events/outbox.js';
+import { latestOutboxSeq, purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { openDatabase } from '../../src/storage/database.js';
 import { startServer } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects } from '../helpers/test-database.js';
 import { openSocket, type Frame, type TestSocket } from '../helpers/ws-client.js';
@@ -169,6 +170,24 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
       expect(seqs.length).toBeGreaterThan(500);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(new Set(seqs).size).toBe(seqs.length);
+
+      // A purge that runs while a replay waits for the client to read a page takes events the
+      // next page would have sent: the client is told to reload instead of silently missing them.
+      const paused = await openSocket(`${server.baseUrl.replace('http', 'ws')}/api/ws?token=${ownToken}&since=0`);
+      opened.push(paused);
+      paused.socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const store = openDatabase(database.url);
+      try {
+        expect(await purgeOutbox(store.db, Date.now() + 60_000)).toBeGreaterThan(0);
+      } finally {
+        await store.close();
+      }
+      paused.socket.resume();
+      const ready = await paused.waitFor((f) => f.type === 'ready', 30_000);
+      const resync = paused.frames.findIndex((f) => f.type === 'resync_required');
+      expect(resync).toBeGreaterThan(-1);
+      expect(paused.frames.slice(resync + 1)).toEqual([ready]);
     } finally {
       for (const socket of opened) await socket.close();
       await server.stop('SIGTERM');
@@ -208,6 +227,24 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     sockets.push(socket);
     const frame: Frame = await socket.waitFor((f) => f.type === 'resync_required');
     expect(frame.seq).toBeGreaterThan(1);
+  });
+
+  it('replays after a purge when the hole next to the oldest kept event is one no event ever filled', async () => {
+    const db = t.deps.database.db;
+    await t.postWebhook(message());
+    const seen = await latestOutboxSeq(db);
+    // A hole, as a rolled-back transaction leaves on PostgreSQL: numbers taken, no event kept.
+    await t.postWebhook(message());
+    await db.deleteFrom('domain_events').where('seq', '>', seen).execute();
+    const after = message();
+    await t.postWebhook(after);
+    // Everything the client has seen is purged; nothing it has not seen is.
+    await db.updateTable('domain_events').set({ created_at: 0 }).where('seq', '<=', seen).execute();
+    expect(await purgeOutbox(db, 1)).toBeGreaterThan(0);
+
+    const socket = await connect(`&since=${seen}`);
+    expect(socket.frames.some((f) => f.type === 'resync_required')).toBe(false);
+    expect(socket.frames.filter((f) => f.type === 'message.created').map((f) => f.data!.externalId)).toEqual([after.data.id]);
   });
 
   it('publishes nothing for a change that was rolled back', async () => {

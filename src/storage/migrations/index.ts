@@ -11,6 +11,7 @@ import * as operators from './0005-operators.js';
 import * as contactFieldTimes from './0006-contact-field-times.js';
 import * as rawStatusesContacts from './0007-raw-statuses-contacts.js';
 import * as loginFailures from './0008-login-failures.js';
+import * as outboxPurgeMark from './0009-outbox-purge-mark.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006-contact-field-times': contactFieldTimes,
   '0007-raw-statuses-contacts': rawStatusesContacts,
   '0008-login-failures': loginFailures,
+  '0009-outbox-purge-mark': outboxPurgeMark,
 };
 
 export class MigrationError extends Error {

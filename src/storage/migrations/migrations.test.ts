@@ -48,6 +48,28 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
     }),
   );
 
+  const purgeMark = async (handle: DatabaseHandle) =>
+    Number((await handle.db.selectFrom('domain_events_purge').select('purged_through_seq').executeTakeFirstOrThrow()).purged_through_seq);
+
+  it(
+    'starts the outbox purge mark where the oldest kept event says a purge stopped, and at 0 on an empty outbox',
+    onEmptyStore(async (handle, migrator) => {
+      expect((await migrator.migrateTo('0008-login-failures')).error).toBeUndefined();
+      // Events 1 and 2 purged before the mark existed.
+      for (let seq = 1; seq <= 4; seq += 1) {
+        await sql`insert into domain_events (type, payload, created_at) values ('chat.updated', '{}', 1)`.execute(handle.db);
+      }
+      await sql`delete from domain_events where seq <= 2`.execute(handle.db);
+      await migrateToLatest(handle.db);
+      expect(await purgeMark(handle)).toBe(2);
+
+      await migrator.migrateTo('0008-login-failures');
+      await sql`delete from domain_events`.execute(handle.db);
+      await migrateToLatest(handle.db);
+      expect(await purgeMark(handle)).toBe(0);
+    }),
+  );
+
   // Concurrent first messages of a chat rely on these, not only on writers taking turns: a second
   // writer's insert fails, the unit is retried alone and then finds the row.
   it(
