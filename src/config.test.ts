@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       loginWindowMinutes: 15,
       realtimeReplayHours: 24,
       realtimeHeartbeatSeconds: 30,
+      shutdownTimeoutSeconds: 25,
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
       webhookLogRetentionDays: 30,

@@ -55,6 +55,8 @@ export interface Config {
   readonly realtimeReplayHours: number;
   /** Seconds between WebSocket pings; a connection that missed one is closed. */
   readonly realtimeHeartbeatSeconds: number;
+  /** How long a graceful shutdown may take before the process exits anyway (code 1). */
+  readonly shutdownTimeoutSeconds: number;
   /** Base URL of the Wazzup24 API (a local fake in tests). */
   readonly wazzupApiUrl: string;
   /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
@@ -172,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const loginWindowMinutes = integer('LOGIN_WINDOW_MINUTES', 15, 1, 24 * 60);
   const realtimeReplayHours = integer('REALTIME_REPLAY_HOURS', 24, 1, 24 * 30);
   const realtimeHeartbeatSeconds = integer('REALTIME_HEARTBEAT_SECONDS', 30, 1, 3600);
+  const shutdownTimeoutSeconds = integer('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600);
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
@@ -215,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginWindowMinutes,
     realtimeReplayHours,
     realtimeHeartbeatSeconds,
+    shutdownTimeoutSeconds,
     wazzupApiUrl,
     wazzupApiKey,
     webhookLogRetentionDays,

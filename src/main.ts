@@ -72,6 +72,18 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // A database that stopped answering would hold the requests in flight, and the pool's close,
+    // forever: the process would keep its port until a supervisor killed it. Their senders got no
+    // 200, so they retry; nothing acknowledged is lost by exiting.
+    setTimeout(() => {
+      logger.error({ timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutdown did not finish in time; exiting with requests still in flight');
+      try {
+        logDestination.flushSync();
+      } catch {
+        // A write still in progress: its lines may be lost, the exit may not wait.
+      }
+      process.exit(1);
+    }, config.shutdownTimeoutSeconds * 1000);
     lifecycle.beginShutdown();
     clearInterval(purgeTimer);
     await app.close();

@@ -6,8 +6,10 @@
  *
  * Requests in flight at the kill fail with connection errors: that is expected, only 200s count.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/storage/database.js';
+import { WRITERS_LOCK_KEY } from '../../src/storage/dialects/postgres.js';
 import { startServer, type ProcessExit, type ServerProcess } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/test-database.js';
 
@@ -346,5 +348,41 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s of SIGTERM')), 10_000)),
     ]);
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe.runIf(testDialects.includes('postgres'))('shutdown while the database does not answer (postgres)', () => {
+  it('exits with code 1 after SHUTDOWN_TIMEOUT_SECONDS, leaving the held webhook unanswered', { timeout: 60_000 }, async () => {
+    const database = await createTestDatabase('postgres');
+    const server = await startServer({ databaseUrl: database.url, env: { SHUTDOWN_TIMEOUT_SECONDS: '2' } });
+    const blocker = new pg.Client({ connectionString: database.url });
+    await blocker.connect();
+    try {
+      // Every write transaction takes this lock first: held here, the database keeps them waiting.
+      await blocker.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
+      const held = fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ event: 'message', data: { id: 'held_1', chatId: 'held', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } }),
+      }).then(
+        (response) => response.status,
+        () => 'no answer',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      const signalled = Date.now();
+      const exit = await Promise.race([
+        server.stop('SIGTERM'),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 15 s of SIGTERM')), 15_000)),
+      ]);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(1_900);
+      expect(await held).toBe('no answer');
+      expect(server.output()).toContain('shutdown did not finish in time');
+    } finally {
+      await blocker.end();
+      await server.stop();
+      await database.drop();
+    }
   });
 });

@@ -97,7 +97,7 @@ export async function postgresDurabilityWarnings(db: Kysely<Database>): Promise<
 /** The channel that says "domain events were committed"; its payload is empty. */
 const EVENTS_CHANNEL = 'backchat_events';
 /** Arbitrary, fixed key of the advisory lock that orders writers across instances. */
-const WRITERS_LOCK_KEY = 727_011;
+export const WRITERS_LOCK_KEY = 727_011;
 
 /**
  * Taken first in every write transaction and held until commit. Each instance already writes one
