@@ -23,8 +23,8 @@ const message = (overrides: Record<string, unknown> = {}) => {
   };
 };
 
-/** The same, over HTTP, on a server in another process. */
-async function operatorTokenOver(baseUrl: string, email: string): Promise<string> {
+/** Creates an operator through the admin API of the server at `baseUrl` and signs it in. */
+async function operatorToken(baseUrl: string, email: string): Promise<string> {
   const json = { 'content-type': 'application/json' };
   const created = await fetch(`${baseUrl}/api/users`, {
     method: 'POST',
@@ -36,21 +36,10 @@ async function operatorTokenOver(baseUrl: string, email: string): Promise<string
   return ((await login.json()) as { token: string }).token;
 }
 
-async function operatorToken(t: TestApp, email: string): Promise<string> {
-  const created = await t.app.inject({
-    method: 'POST',
-    url: '/api/users',
-    headers: { authorization: `Bearer ${ADMIN}` },
-    payload: { email, name: 'Op', role: 'operator', password: 'correct horse battery' },
-  });
-  expect(created.statusCode).toBe(201);
-  const login = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password: 'correct horse battery' } });
-  return login.json().token as string;
-}
-
 describe.each(testDialects)('real-time push on %s', (dialect) => {
   let t: TestApp;
   let token: string;
+  let baseUrl: string;
   let wsUrl: string;
   const sockets: TestSocket[] = [];
   /** Sequence numbers of the event frames (`ready` carries one too, and is no event). */
@@ -65,9 +54,10 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
 
   beforeAll(async () => {
     t = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN, REALTIME_HEARTBEAT_SECONDS: '1' } });
-    token = await operatorToken(t, `rt-${dialect}@example.com`);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
-    wsUrl = `ws://127.0.0.1:${(t.app.server.address() as { port: number }).port}/api/ws`;
+    baseUrl = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    token = await operatorToken(baseUrl, `rt-${dialect}@example.com`);
+    wsUrl = `${baseUrl.replace('http', 'ws')}/api/ws`;
   });
   afterAll(async () => {
     for (const socket of sockets) await socket.close();
@@ -131,7 +121,7 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     const server = await startServer({ databaseUrl: database.url, env: { ADMIN_TOKEN: ADMIN, WEBHOOK_BODY_LIMIT: String(16 * 1024 * 1024) } });
     const opened: TestSocket[] = [];
     try {
-      const ownToken = await operatorTokenOver(server.baseUrl, `rt-burst-${dialect}@example.com`);
+      const ownToken = await operatorToken(server.baseUrl, `rt-burst-${dialect}@example.com`);
       const open = async (query = '') => {
         const socket = await openSocket(`${server.baseUrl.replace('http', 'ws')}/api/ws?token=${ownToken}${query}`);
         opened.push(socket);
@@ -282,7 +272,7 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
   });
 
   it('closes the connection of a session that ends: logout, revoked token', async () => {
-    const other = await operatorToken(t, `rt-logout-${dialect}@example.com`);
+    const other = await operatorToken(baseUrl, `rt-logout-${dialect}@example.com`);
     const socket = await openSocket(`${wsUrl}?token=${other}`);
     sockets.push(socket);
     await socket.waitFor((f) => f.type === 'ready');
