@@ -104,6 +104,17 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(log.subject).toContain(items[5]!.messageId);
   });
 
+  // PostgreSQL's index on the log's subject refuses entries over 2,704 bytes: cut by characters,
+  // ten ids of 200 CJK characters (6,000 bytes) made the whole batch fail, unlogged.
+  it('stores a batch whose ids are long and not Latin, and logs it searchable by the first ids', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => Array.from({ length: 200 }, (_, j) => String.fromCharCode(0x4e00 + ((i * 7919 + j * 104729) % 20000))).join(''));
+    const response = await t.postWebhook({ messages: ids.map((messageId) => item({ messageId, chatId: '77015550009' })) });
+    expect(response.statusCode, response.body).toBe(200);
+    for (const id of ids) expect(await messageRow(id)).toBeDefined();
+    const log = await logRow(ids[0]!);
+    expect(log).toMatchObject({ outcome: 'accepted', subject: ids.slice(0, 3).join(' ') });
+  });
+
   it('stores an echo as outgoing, with its author, and never counts it unread', async () => {
     const incoming = item({ chatId: '77015550002' });
     const echo = item({ chatId: '77015550002', isEcho: true, status: 'sent', authorName: 'Operator Olga', authorId: 'u-7', sentFromApp: true, contact: { name: 'Dana' } });
