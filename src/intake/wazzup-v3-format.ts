@@ -186,15 +186,18 @@ function messageEvents(item: Record<string, unknown>, receivedAt: number): Intak
     ];
   }
 
-  const events: IntakeEvent[] = [{ kind: 'message', message }];
-  // An outgoing message (echo) carries its delivery status; `inbound` is no delivery status.
+  // An outgoing message (echo) carries its delivery status; `inbound` is no delivery status. The
+  // status goes first: kept as an early status, it is applied as the message is stored, so that
+  // message.created and chat.updated show the message with it, as the REST API will.
   const status = item.status as string | null | undefined;
+  const events: IntakeEvent[] = [];
   if (status && status !== 'inbound') {
     events.push({
       kind: 'status',
       status: { messageExternalId: message.externalId, status: toDeliveryStatus(status) ?? status, occurredAt: sentAt, error: item.error ?? null, raw: null },
     });
   }
+  events.push({ kind: 'message', message });
   return events;
 }
 

@@ -90,6 +90,24 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 
+  it("shows the chat's own contact and an echo's status in chat.updated, as REST does", async () => {
+    const socket = await connect();
+    // A group chat: a second member writes. The chat stays linked to its first contact.
+    await t.postWebhook(message({ id: 'rt_group_1', chatId: 'rt_group', from: '+7 777 300 00 11', contact: { name: 'Alice', phone: '+7 777 300 00 11' } }));
+    await t.postWebhook(message({ id: 'rt_group_2', chatId: 'rt_group', from: '+7 777 300 00 12', contact: { name: 'Bob', phone: '+7 777 300 00 12' } }));
+    const group = await socket.waitFor((f) => f.type === 'chat.updated' && (f.data?.lastMessage as { externalId?: string } | null)?.externalId === 'rt_group_2');
+    expect(group.data).toEqual((await get(`/api/chats/${group.data!.id as string}`)).json());
+    expect(group.data).toMatchObject({ contact: { name: 'Alice' } });
+    // A v3 echo carries its status, applied in the same commit: the frame shows it, not null.
+    const echoId = '00000000-0000-4000-8000-0000000e0001';
+    await t.postWebhook({
+      messages: [{ messageId: echoId, channelId: 'rt-channel', chatType: 'whatsapp', chatId: '77773000013', dateTime: '2025-05-06T14:00:00.000Z', type: 'text', isEcho: true, text: 'we replied', status: 'sent' }],
+    });
+    const echo = await socket.waitFor((f) => f.type === 'chat.updated' && (f.data?.lastMessage as { externalId?: string } | null)?.externalId === echoId);
+    expect(echo.data).toEqual((await get(`/api/chats/${echo.data!.id as string}`)).json());
+    expect(echo.data).toMatchObject({ lastMessage: { status: 'sent' } });
+  });
+
   it('pushes status changes, edits, contact updates, assignments and reads', async () => {
     const socket = await connect();
     const m = message();

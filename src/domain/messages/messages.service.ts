@@ -87,7 +87,8 @@ export async function receiveMessage(
     type: 'chat.updated',
     payload: {
       chat,
-      contact: contact ?? (chat.contactId ? ((await findContactById(trx, chat.contactId)) ?? null) : null),
+      // The chat's own contact, which a group chat's other senders (or a new phone) do not replace.
+      contact: contact?.id === chat.contactId ? contact : chat.contactId ? ((await findContactById(trx, chat.contactId)) ?? null) : null,
       // A late message does not become the last one: then the last one is read back.
       lastMessage: chat.lastMessageId === message.id ? message : await findLastMessage(trx, chat.lastMessageId),
     },
