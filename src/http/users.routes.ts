@@ -119,9 +119,15 @@ export async function usersRoutes(app: FastifyInstance, options: { db: Executor;
     },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      await requireUser(id);
+      const user = await requireUser(id);
       const body = request.body as { name: string; expiresAt?: string };
-      const created = await createApiToken(db, id, { name: body.name, expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null }, now());
+      const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
+      // The schema's date-time allows a leap second (23:59:60), which Date cannot hold: unrefused,
+      // it would be stored as no expiry at all (SQLite) or fail the insert (PostgreSQL).
+      if (Number.isNaN(expiresAt)) {
+        throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiresAt field must be a date-time without a leap second.'] });
+      }
+      const created = await createApiToken(db, user, { name: body.name, expiresAt }, now());
       return reply.code(201).send({ token: created.token, record: presentToken(created.record) });
     },
   );

@@ -307,6 +307,8 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(refused.json()).toEqual(WRONG_CREDENTIALS);
         expectError(await request(t, 'GET', '/api/me', { token: someone.token }), 401, SIGN_IN);
         expectError(await request(t, 'GET', '/api/chats', { token: api.token }), 401, SIGN_IN);
+        // A token made while it is disabled would bring the account back with a credential.
+        expectError(await request(t, 'POST', `/api/users/${someone.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'later' } }), 409);
 
         ok(await request(t, 'PATCH', `/api/users/${someone.user.id}`, { token: ADMIN_TOKEN, body: { disabled: false } }));
         const again = await login(t, someone.user.email, someone.password);
@@ -336,6 +338,15 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       it('refuses an API token that would already be expired', async () => {
         const past = new Date(Date.now() - 60_000).toISOString();
         const error = expectError(await request(t, 'POST', `/api/users/${operator.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'late', expiresAt: past } }), 400, 'Invalid request data');
+        expect(Object.keys(error.errors ?? {})).toEqual(['expiresAt']);
+      });
+
+      it('refuses an expiry at a leap second, which would otherwise be stored as no expiry', async () => {
+        const error = expectError(
+          await request(t, 'POST', `/api/users/${operator.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'leap', expiresAt: '2099-12-31T23:59:60Z' } }),
+          400,
+          'Invalid request data',
+        );
         expect(Object.keys(error.errors ?? {})).toEqual(['expiresAt']);
       });
 

@@ -125,17 +125,20 @@ export async function login(
 /** A named, long-lived token for an integration; the token is returned once and never stored. */
 export async function createApiToken(
   db: Executor,
-  userId: string,
+  user: User,
   input: { name: string; expiresAt?: number | null },
   now: number,
 ): Promise<{ token: string; record: AuthToken }> {
+  // Disabling revoked every token so that the account comes back, if ever, without old
+  // credentials; one made while it is disabled would come back with it.
+  if (user.disabledAt !== null) throw new AppError('conflict', 409, 'This user is disabled; enable it before giving it a token');
   if (input.expiresAt != null && input.expiresAt <= now) {
     throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiry must be in the future.'] });
   }
   const token = newToken();
   const record = await insertToken(db, {
     id: newId(),
-    user_id: userId,
+    user_id: user.id,
     kind: 'api',
     name: input.name.trim(),
     token_hash: hashToken(token),
