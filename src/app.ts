@@ -93,6 +93,15 @@ export async function buildApp(
   });
 
   app.setErrorHandler(handleError);
+  // An empty body labelled JSON is no body, as many HTTP clients send it on a request without one
+  // (POST /api/chats/:id/read, logout); a route that needs a body then refuses it by its schema.
+  // The webhook route keeps its own parser: there an empty body is the seed's 400.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
   // Every route's params, query and body at once, rather than a check in each route.
   app.addHook('preValidation', refuseNulCharacters);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);

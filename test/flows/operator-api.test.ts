@@ -691,6 +691,13 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         await read(0, {});
         await deliver(t, { messages: [incoming('m3b')] });
         expect(await unread()).toBe(1);
+        // So is no body at all under a JSON content type, as many HTTP clients send it.
+        await read(0, '');
+      });
+
+      it('refuses an empty JSON body where a body is needed, by the route schema', async () => {
+        const error = expectError(await request(t, 'POST', '/api/users', { token: ADMIN_TOKEN, body: '' }), 400, 'Invalid request data');
+        expect(Object.keys(error.errors ?? {})).toEqual(['body']);
       });
 
       it('reading up to the newest message brings it to 0', async () => {
