@@ -27,6 +27,8 @@ export interface ContactsTable {
   username: string | null;
   /** JSON: the data of the newest contact event (by its timestamp), as sent. */
   raw: string | null;
+  /** Source time of the contact event whose data `raw` holds. */
+  raw_updated_at: number | null;
 }
 
 export interface ChatsTable {

@@ -359,6 +359,12 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect((await t.postWebhook(message({}, { from: phone, contact: { name: 'Vera P.', phone }, timestamp: 1640995400 }))).statusCode).toBe(200);
       expect((await row()).name).toBe('Vera P.');
       expect(JSON.parse((await row()).raw!)).toEqual(vip);
+      // A contact event newer than the one held but older than that message: its data is the
+      // newest contact event's all the same (messages carry none), and its avatar is taken.
+      const later = { phone, avatar: 'https://example.com/v2.jpg', timestamp: 1640995350, tags: ['later'] };
+      await post(later);
+      expect(await row()).toMatchObject({ name: 'Vera P.', avatar_url: 'https://example.com/v2.jpg' });
+      expect(JSON.parse((await row()).raw!)).toEqual(later);
     });
 
     it('keeps the data and phone of the newest contact event even when the events carry no name or avatar', async () => {

@@ -14,6 +14,7 @@ function toContact(row: Selectable<ContactsTable>): Contact {
     name: row.name,
     avatarUrl: row.avatar_url,
     infoUpdatedAt: row.info_updated_at,
+    rawUpdatedAt: row.raw_updated_at,
     nameUpdatedAt: row.name_updated_at,
     avatarUpdatedAt: row.avatar_updated_at,
     usernameUpdatedAt: row.username_updated_at,
@@ -58,6 +59,7 @@ export async function insertContactIfAbsent(
       name: contact.name,
       avatar_url: contact.avatarUrl,
       info_updated_at: contact.infoUpdatedAt,
+      raw_updated_at: contact.rawUpdatedAt,
       name_updated_at: contact.nameUpdatedAt,
       avatar_updated_at: contact.avatarUpdatedAt,
       username_updated_at: contact.usernameUpdatedAt,
@@ -102,13 +104,14 @@ export async function attachContactIdentity(
 }
 
 /** When each piece of a contact's information was true, by the sender's clock. */
-export type ContactInfoTimes = Pick<Contact, 'infoUpdatedAt' | 'nameUpdatedAt' | 'avatarUpdatedAt' | 'usernameUpdatedAt'>;
+export type ContactInfoTimes = Pick<Contact, 'infoUpdatedAt' | 'rawUpdatedAt' | 'nameUpdatedAt' | 'avatarUpdatedAt' | 'usernameUpdatedAt'>;
 
 /** `raw`: the contact event's data as JSON; null keeps the one held (a message's sender has none). */
 type ContactInfo = Pick<Contact, 'name' | 'avatarUrl' | 'username' | 'phoneRaw' | 'updatedAt'> & ContactInfoTimes & { raw: string | null };
 
 const timeColumns = (p: ContactInfoTimes) => ({
   info_updated_at: p.infoUpdatedAt,
+  raw_updated_at: p.rawUpdatedAt,
   name_updated_at: p.nameUpdatedAt,
   avatar_updated_at: p.avatarUpdatedAt,
   username_updated_at: p.usernameUpdatedAt,

@@ -64,6 +64,7 @@ export async function upsertContact(
       avatarUrl: update.avatarUrl ?? null,
       username: update.username ?? null,
       infoUpdatedAt: update.occurredAt,
+      rawUpdatedAt: update.raw === undefined ? null : update.occurredAt,
       nameUpdatedAt: update.name !== undefined ? update.occurredAt : null,
       avatarUpdatedAt: update.avatarUrl !== undefined ? update.occurredAt : null,
       usernameUpdatedAt: update.username !== undefined ? update.occurredAt : null,
@@ -77,12 +78,14 @@ export async function upsertContact(
   const identity = await identityToAttach(trx, contact, update);
   const attached = Object.keys(identity).length > 0;
   if (attached) contact = await attachContactIdentity(trx, contact.id, identity, now);
-  // At least as new as anything held: then the phone as written, and the contact event's data
-  // (whether or not what backchat models changed), are taken.
+  // At least as new as anything held: then the phone as written is taken.
   const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
-  const raw = newest && update.raw !== undefined ? JSON.stringify(update.raw) : null;
+  // A contact event's data (whether or not what backchat models changed) is taken when it is at
+  // least as new as the contact event held: messages, which carry none, do not count.
+  const takesRaw = update.raw !== undefined && (contact.rawUpdatedAt === null || update.occurredAt >= contact.rawUpdatedAt);
+  const raw = takesRaw ? JSON.stringify(update.raw) : null;
   // An event that carries none of the pieces still moves the information's time forward when it
-  // is the newest: its data and phone are then held, and an older event must not replace them.
+  // is the newest: its phone as written is then held, and an older event must not replace it.
   const next: Contact = { ...contact };
   for (const { value, time } of carried) {
     const heldAt = contact[time];
@@ -96,6 +99,7 @@ export async function upsertContact(
     avatarUpdatedAt: next.avatarUpdatedAt,
     usernameUpdatedAt: next.usernameUpdatedAt,
     infoUpdatedAt: Math.max(contact.infoUpdatedAt ?? 0, update.occurredAt),
+    rawUpdatedAt: takesRaw ? update.occurredAt : contact.rawUpdatedAt,
   };
   const differs = next.name !== contact.name || next.avatarUrl !== contact.avatarUrl || next.username !== contact.username || next.phoneRaw !== contact.phoneRaw;
   if (!differs) {

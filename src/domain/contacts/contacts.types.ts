@@ -8,10 +8,12 @@ export interface Contact {
   name: string | null;
   avatarUrl: string | null;
   /**
-   * Sender's time of the newest event about this contact applied (what the phone as written and
-   * the contact event's data follow), epoch ms; null only for rows from before it was kept.
+   * Sender's time of the newest event about this contact applied (what the phone as written
+   * follows), epoch ms; null only for rows from before it was kept.
    */
   infoUpdatedAt: number | null;
+  /** Sender's time of the contact event whose data is held (`contacts.raw`); null when none is. */
+  rawUpdatedAt: number | null;
   /** Sender's time of each piece held: an older update never overwrites that piece. */
   nameUpdatedAt: number | null;
   avatarUpdatedAt: number | null;

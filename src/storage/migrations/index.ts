@@ -12,6 +12,7 @@ import * as contactFieldTimes from './0006-contact-field-times.js';
 import * as rawStatusesContacts from './0007-raw-statuses-contacts.js';
 import * as loginFailures from './0008-login-failures.js';
 import * as outboxPurgeMark from './0009-outbox-purge-mark.js';
+import * as contactRawTime from './0010-contact-raw-time.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -24,6 +25,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007-raw-statuses-contacts': rawStatusesContacts,
   '0008-login-failures': loginFailures,
   '0009-outbox-purge-mark': outboxPurgeMark,
+  '0010-contact-raw-time': contactRawTime,
 };
 
 export class MigrationError extends Error {
