@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import {
+  SqliteAdapter,
   SqliteDialect,
   SqliteQueryCompiler,
   sql,
@@ -67,7 +68,7 @@ class SynchronousSqliteDialect extends SqliteDialect {
   }
 
   override createAdapter(): DialectAdapter {
-    const adapter = super.createAdapter();
+    const adapter = new TransactionalDdlAdapter();
     registerSynchronousRunner(adapter, (sql, parameters) => {
       const statement = this.database.prepare(sql);
       if (statement.reader) return { rows: statement.all(parameters) };
@@ -79,6 +80,20 @@ class SynchronousSqliteDialect extends SqliteDialect {
 
   override createQueryCompiler(): QueryCompiler {
     return new WithoutRowLocksCompiler();
+  }
+}
+
+/**
+ * SQLite runs CREATE, ALTER and DROP inside a transaction like any write; Kysely's adapter says it
+ * cannot, so its migrator ran each statement on its own. A start or `migrate` stopped in the middle
+ * of a migration (SIGTERM, SIGKILL, a full disk) then left its first tables without the record of
+ * the migration, and every later start failed on "table already exists". With this, the pending
+ * migrations commit together or not at all, as on PostgreSQL. (A migration that needs to run
+ * outside a transaction, such as one that turns foreign keys off, would have to say so.)
+ */
+class TransactionalDdlAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 

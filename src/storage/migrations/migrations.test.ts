@@ -1,4 +1,4 @@
-import { Migrator, sql } from 'kysely';
+import { Migrator, sql, type Migration } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects } from '../../../test/helpers/test-database.js';
 import { openDatabase, type DatabaseHandle } from '../database.js';
@@ -45,6 +45,29 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       await migrateToLatest(handle.db);
       const row = await handle.db.selectFrom('contacts').selectAll().where('id', '=', 'c1').executeTakeFirstOrThrow();
       expect(row).toMatchObject({ info_updated_at: 1000, name_updated_at: 1000, avatar_updated_at: 1000, username_updated_at: 1000 });
+    }),
+  );
+
+  // A start stopped in the middle of a migration (SIGTERM, SIGKILL, a full disk) must leave the
+  // store as before it: on SQLite each statement used to commit alone, and the next start failed
+  // on "table already exists". A migration that fails after its first statement stands in for it.
+  it(
+    'applies pending migrations all or nothing: a failure midway leaves no table behind, and the store migrates afterwards',
+    onEmptyStore(async (handle) => {
+      const broken: Migration = {
+        up: async (db) => {
+          await db.schema.createTable('half_done').addColumn('id', 'text').execute();
+          throw new Error('stopped midway');
+        },
+      };
+      const withBroken = new Migrator({ db: handle.db, provider: { getMigrations: async () => ({ ...MIGRATIONS, '9999-broken': broken }) } });
+      const failed = await withBroken.migrateToLatest();
+      expect(String(failed.error)).toContain('stopped midway');
+      const tables = (await handle.db.introspection.getTables()).map((t) => t.name).filter((name) => !name.startsWith('kysely_'));
+      expect(tables).toEqual([]);
+      expect(await pendingMigrations(handle.db)).toEqual(Object.keys(MIGRATIONS));
+      expect((await migrateToLatest(handle.db)).error).toBeUndefined();
+      expect(await pendingMigrations(handle.db)).toEqual([]);
     }),
   );
 
