@@ -106,7 +106,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   });
   const unitFailures = new Counter({
     name: 'store_commit_unit_failures_total',
-    help: 'Units of work that failed on their own after their batch was retried unit by unit.',
+    help: 'Units of work that failed: alone after their batch was retried unit by unit, or with a batch that could not start.',
     registers: [registry],
   });
   const domainEvents = new Counter({
@@ -162,7 +162,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
     observeCommitBatch(stats) {
       batchSize.observe(stats.size);
       commitDuration.observe(stats.durationMs / 1000);
-      if (stats.failedAlone > 0) unitFailures.inc(stats.failedAlone);
+      if (stats.failedUnits > 0) unitFailures.inc(stats.failedUnits);
     },
     observeDomainEvent(event) {
       domainEvents.inc({ type: event.type });

@@ -48,6 +48,26 @@ describe.each(testDialects)('group commit on %s', (dialect) => {
     expect(calls).toEqual(['begin', 'unit', 'unit', 'unit', 'unit', 'unit', 'end']);
   });
 
+  // The writers' lock not granted in time, say: the units are not at fault, and retried alone each
+  // would wait as long again.
+  it('fails every unit at once, none retried, when the transaction fails before its first unit', async () => {
+    const batches: BatchStats[] = [];
+    let begins = 0;
+    let unitsRun = 0;
+    const committer = createGroupCommitter(handle.db, {
+      maxBatchSize: 100,
+      onBegin: async () => {
+        begins += 1;
+        throw new Error('lock not granted');
+      },
+      onBatch: (s) => batches.push(s),
+    });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => committer.run(async () => void (unitsRun += 1))));
+    expect(results.map((r) => r.status === 'rejected' && String(r.reason))).toEqual(Array(5).fill('Error: lock not granted'));
+    expect({ begins, unitsRun }).toEqual({ begins: 1, unitsRun: 0 });
+    expect(batches).toMatchObject([{ size: 5, failedUnits: 5 }]);
+  });
+
   it('keeps committing after a failure outside any unit (here: the statistics callback throws)', async () => {
     const committer = createGroupCommitter(handle.db, {
       maxBatchSize: 100,

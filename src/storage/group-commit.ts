@@ -6,7 +6,9 @@
  * A unit of work must touch nothing but the transaction it is given: it may run twice, because
  * when a batch fails, the batch is rolled back and every unit is retried alone, so that one bad
  * event fails only its own request. Rows a unit adds with `insertAtCommit` are written after the
- * batch's last unit, before the commit.
+ * batch's last unit, before the commit. A batch that fails before its first unit ran (no
+ * connection, the writers' lock not granted in time) fails every unit at once: retrying them
+ * alone would only make each wait as long again.
  */
 import type { Kysely, Transaction } from 'kysely';
 import { openInsertsAtCommit, writeInsertsAtCommit } from './insert-at-commit.js';
@@ -17,7 +19,8 @@ export type UnitOfWork<DB, T> = (trx: Transaction<DB>) => Promise<T>;
 export interface BatchStats {
   readonly size: number;
   readonly durationMs: number;
-  readonly failedAlone: number;
+  /** Units that failed: alone after a retry, or all of a batch that could not start. */
+  readonly failedUnits: number;
 }
 
 export interface GroupCommitter<DB> {
@@ -59,32 +62,34 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
 
   const writeBatch = async (batch: Pending<DB>[]): Promise<void> => {
     const started = performance.now();
-    let failedAlone = 0;
+    let failedUnits = 0;
+    let unitsStarted = false;
     try {
       const results = await transaction(async (trx) => {
+        unitsStarted = true;
         const out: unknown[] = [];
         for (const unit of batch) out.push(await unit.work(trx));
         return out;
       });
       batch.forEach((unit, i) => unit.resolve(results[i]));
     } catch (batchError) {
-      if (batch.length === 1) {
-        batch[0]!.reject(batchError);
-        failedAlone = 1;
+      if (batch.length === 1 || !unitsStarted) {
+        for (const unit of batch) unit.reject(batchError);
+        failedUnits = batch.length;
       } else {
         // Find the culprit(s) by committing each unit on its own; the others still succeed.
         for (const unit of batch) {
           try {
             unit.resolve(await transaction(unit.work));
           } catch (error) {
-            failedAlone += 1;
+            failedUnits += 1;
             unit.reject(error);
           }
         }
       }
     }
     try {
-      options.onBatch?.({ size: batch.length, durationMs: performance.now() - started, failedAlone });
+      options.onBatch?.({ size: batch.length, durationMs: performance.now() - started, failedUnits });
     } catch {
       // Statistics must never stop the writer.
     }

@@ -386,3 +386,41 @@ describe.runIf(testDialects.includes('postgres'))('shutdown while the database d
     }
   });
 });
+
+describe.runIf(testDialects.includes('postgres'))('the writers lock held elsewhere (postgres)', () => {
+  // An instance frozen mid-batch, or someone in psql, holds the lock every write takes first.
+  it('answers 500 after the lock timeout, all of a batch at once, and takes webhooks again once the lock is free', { timeout: 60_000 }, async () => {
+    const database = await createTestDatabase('postgres');
+    const server = await startServer({ databaseUrl: `${database.url}?lock_timeout=1000` });
+    const blocker = new pg.Client({ connectionString: database.url });
+    await blocker.connect();
+    const post = async (id: string) => {
+      const sent = Date.now();
+      const response = await fetch(server.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ event: 'message', data: { id, chatId: 'locked', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      return { status: response.status, body: await response.json(), ms: Date.now() - sent };
+    };
+    try {
+      await blocker.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
+      // Each answer waits for its batch and then for the record of its failure in the webhook log,
+      // which needs the lock too: two timeouts and some queueing. Retried one by one, the units
+      // of a batch would each wait the timeout again: 8 s and more here.
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => post(`locked_${i}`)));
+      for (const answer of answers) {
+        expect(answer.status).toBe(500);
+        expect(answer.body).toEqual({ status: 'error', message: 'Internal server error', code: 500 });
+        expect(answer.ms, `answered after ${answers.map((a) => a.ms).join(', ')} ms`).toBeLessThan(6_000);
+      }
+      await blocker.query('select pg_advisory_unlock($1)', [WRITERS_LOCK_KEY]);
+      expect((await post('unlocked_1')).status).toBe(200);
+    } finally {
+      await blocker.end();
+      await server.stop();
+      await database.drop();
+    }
+  });
+});

@@ -62,3 +62,24 @@ describe.runIf(testDialects.includes('postgres'))('PostgreSQL prepared statement
       expect((await handle.db.transaction().execute((trx) => idByN.execute(trx, { n: '1' }))).rows).toEqual([{ id: 1 }]);
     }));
 });
+
+describe.runIf(testDialects.includes('postgres'))('PostgreSQL session limits', () => {
+  it('bounds lock waits and idle transactions on every connection, unless the URL says otherwise', async () => {
+    const database = await createTestDatabase('postgres');
+    const settings = async (url: string) => {
+      const handle = openDatabase(url);
+      try {
+        const { rows } = await sql<{ lock: string; idle: string }>`select current_setting('lock_timeout') as lock, current_setting('idle_in_transaction_session_timeout') as idle`.execute(handle.db);
+        return rows[0];
+      } finally {
+        await handle.close();
+      }
+    };
+    try {
+      expect(await settings(database.url)).toEqual({ lock: '5s', idle: '30s' });
+      expect(await settings(`${database.url}?lock_timeout=1500`)).toEqual({ lock: '1500ms', idle: '30s' });
+    } finally {
+      await database.drop();
+    }
+  });
+});

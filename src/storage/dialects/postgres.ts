@@ -16,6 +16,14 @@ export function openPostgresDialect(connectionString: string): Dialect {
     max: 10,
     // A request waits at most this long for a connection, then fails (500) instead of hanging.
     connectionTimeoutMillis: 10_000,
+    // Nor for a lock, such as the writers' lock held by an instance that froze in mid-batch, or by
+    // someone in psql: the batch fails with a 500 (which the sender retries, and the error-rate
+    // alert sees) well before Wazzup24's 30 s timeout, instead of every webhook hanging unseen.
+    lock_timeout: 5_000,
+    // And PostgreSQL ends a session of ours that sits in a transaction doing nothing this long (the
+    // process frozen or cut off), which releases its locks: one stuck instance stops the others
+    // for this long at most. backchat's transactions never wait on anything but the database.
+    idle_in_transaction_session_timeout: 30_000,
     // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
