@@ -133,6 +133,8 @@ describe('loadConfig', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('s3cret');
     }
+    // An `@` left unencoded in the password: all of it is hidden still.
+    expect(() => loadConfig({ DATABASE_URL: 'postgress://app:s3cr@t-Passw0rd@db:5432/chat' })).toThrow(/"postgress:\/\/app:\*\*\*@db:5432\/chat"/);
   });
 
   it('accepts sqlite::memory:', () => {

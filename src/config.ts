@@ -253,7 +253,10 @@ export function configurationWarnings(config: Config): string[] {
   return warnings;
 }
 
-/** A URL as it may be shown: the password of `scheme://user:password@host` replaced. */
+/**
+ * A URL as it may be shown: the password of `scheme://user:password@host` replaced, up to the last
+ * `@` of the authority, since people leave an `@` of their password unencoded.
+ */
 export function withoutPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/?#]*@/i, '$1***@');
 }
