@@ -15,7 +15,7 @@ import { cliConfig, CliError, type CliIo } from './cli-context.js';
 
 export const EVENTS_USAGE = `Usage:
   backchat events list [--outcome O] [--event E] [--since DATE] [--until DATE] [--search TEXT] [--limit N] [--json]
-  backchat events replay ID
+  backchat events replay ID [ID …]
   backchat events replay --failed [--since DATE] [--until DATE] [--limit N]
   backchat events purge
 `;
@@ -66,7 +66,8 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
     }
 
     if (action === 'replay') {
-      const ids = values.failed ? await failedWebhookLogIds(db, window, limit ?? 1000) : positionals.slice(0, 1);
+      if (values.failed && positionals.length > 0) throw new CliError(`Name event ids or --failed, not both.\n\n${EVENTS_USAGE}`);
+      const ids = values.failed ? await failedWebhookLogIds(db, window, limit ?? 1000) : positionals;
       if (ids.length === 0 && !values.failed) throw new CliError(`Name an event id, or --failed.\n\n${EVENTS_USAGE}`);
       let failures = 0;
       for (const id of ids) {

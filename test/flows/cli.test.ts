@@ -112,10 +112,15 @@ describe.each(testDialects)('backchat events on %s', (dialect) => {
 
       await curePoison(t.deps.database.db, dialect);
       const failedId = JSON.parse(events('list', '--outcome', 'failed', '--json').stdout)[0].id as string;
-      const replay = events('replay', failedId);
+      const acceptedId = JSON.parse(events('list', '--outcome', 'accepted', '--json').stdout)[0].id as string;
+      // Every id named is replayed (the accepted one again: a duplicate, which changes nothing).
+      const replay = events('replay', failedId, acceptedId);
       expect(replay.stderr).toBe('');
       expect(replay.status).toBe(0);
-      expect(replay.stdout).toMatch(/: accepted/);
+      expect(replay.stdout).toMatch(new RegExp(`^${failedId} replayed as \\S+: accepted$`, 'm'));
+      expect(replay.stdout).toMatch(new RegExp(`^${acceptedId} replayed as \\S+: duplicate$`, 'm'));
+      expect(replay.stdout).toMatch(/^2 replayed, 0 still failing$/m);
+      expect(events('replay', '--failed', failedId).stderr).toMatch(/not both/);
       expect(await t.deps.database.db.selectFrom('messages').select('id').where('external_id', '=', 'poison_cli').execute()).toHaveLength(1);
 
       const purge = events('purge');
