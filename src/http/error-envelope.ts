@@ -53,7 +53,9 @@ export function handleError(
   reply: FastifyReply,
   { statusCode, body } = toErrorReply(error),
 ): FastifyReply {
-  if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  // A 503 while shutting down is the plan, not a fault: the request's log line says it already.
+  const planned = error instanceof AppError && statusCode === 503;
+  if (statusCode >= 500 && !planned) request.log.error({ err: error }, 'request failed');
   return reply.code(statusCode).send(body);
 }
 

@@ -2,6 +2,8 @@
  * Metrics, health, readiness and the admin API over the webhook log (list, filter, replay after a
  * fault is fixed, purge, stats), on each dialect.
  */
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertWebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.repository.js';
 import { purgeExpiredWebhookLog } from '../../src/domain/webhook-log/webhook-log.service.js';
@@ -125,7 +127,14 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
   });
 
   it('is not ready while shutting down, nor when the database is gone (but still alive)', async () => {
-    const t = await createTestApp(dialect);
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const t = await createTestApp(dialect, { logger: pino({ level: 'info' }, stream) });
     try {
       t.lifecycle.beginShutdown();
       const ready = await t.app.inject({ method: 'GET', url: '/api/ready' });
@@ -139,6 +148,10 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       const logged = await t.deps.database.db.selectFrom('webhook_events').selectAll().where('user_agent', '=', 'during-shutdown').executeTakeFirstOrThrow();
       expect(logged).toMatchObject({ outcome: 'rejected', http_status: 503 });
       expect(JSON.parse(logged.error!)).toEqual({ message: 'Service is shutting down' });
+      // Planned, not a fault: the request's line at info, no error with a stack trace.
+      const levels = lines.map((line) => JSON.parse(line) as { level: number; msg: string; statusCode?: number });
+      expect(levels.filter((line) => line.level >= 50)).toEqual([]);
+      expect(levels.filter((line) => line.msg === 'request completed').map((line) => line.statusCode)).toEqual([503, 200, 503]);
     } finally {
       await t.close();
     }
