@@ -13,6 +13,7 @@ import * as rawStatusesContacts from './0007-raw-statuses-contacts.js';
 import * as loginFailures from './0008-login-failures.js';
 import * as outboxPurgeMark from './0009-outbox-purge-mark.js';
 import * as contactRawTime from './0010-contact-raw-time.js';
+import * as dropStaleIndexes from './0011-drop-stale-indexes.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -26,6 +27,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008-login-failures': loginFailures,
   '0009-outbox-purge-mark': outboxPurgeMark,
   '0010-contact-raw-time': contactRawTime,
+  '0011-drop-stale-indexes': dropStaleIndexes,
 };
 
 export class MigrationError extends Error {

@@ -71,6 +71,27 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
     }),
   );
 
+  it(
+    'drops the single-column indexes that a store migrated by the first version of 0005 kept, after which it migrates down cleanly',
+    onEmptyStore(async (handle, migrator) => {
+      expect((await migrator.migrateTo('0005-operators')).error).toBeUndefined();
+      // What the first version of 0005 left behind.
+      await sql`create index messages_chat_sent_idx on messages (chat_id, sent_at)`.execute(handle.db);
+      await sql`create index chats_last_activity_idx on chats (last_activity_at)`.execute(handle.db);
+      await migrateToLatest(handle.db);
+      const indexes = async () => {
+        const query =
+          dialect === 'sqlite'
+            ? sql<{ name: string }>`select name from sqlite_master where type = 'index'`
+            : sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = current_schema()`;
+        return (await query.execute(handle.db)).rows.map((row) => row.name);
+      };
+      expect(await indexes()).not.toContain('messages_chat_sent_idx');
+      expect(await indexes()).not.toContain('chats_last_activity_idx');
+      expect((await migrator.migrateTo('0004-wazzup-v3')).error).toBeUndefined();
+    }),
+  );
+
   const purgeMark = async (handle: DatabaseHandle) =>
     Number((await handle.db.selectFrom('domain_events_purge').select('purged_through_seq').executeTakeFirstOrThrow()).purged_through_seq);
 
