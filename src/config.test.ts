@@ -137,6 +137,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgress://app:s3cr@t-Passw0rd@db:5432/chat' })).toThrow(/"postgress:\/\/app:\*\*\*@db:5432\/chat"/);
   });
 
+  it('checks the addresses to listen on with the other settings', () => {
+    expect(loadConfig({ HOST: '::', METRICS_HOST: 'metrics.internal' })).toMatchObject({ host: '::', metricsHost: 'metrics.internal' });
+    expect(loadConfig({ HOST: 'localhost', METRICS_HOST: '10.0.0.7' })).toMatchObject({ host: 'localhost', metricsHost: '10.0.0.7' });
+    try {
+      loadConfig({ HOST: '300.1.1.1', METRICS_HOST: 'bad host', PORT: 'x' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual([
+        'PORT must be a whole number from 0 to 65535, got "x"',
+        'HOST must be an IP address or a host name, got "300.1.1.1"',
+        'METRICS_HOST must be an IP address or a host name, got "bad host"',
+      ]);
+    }
+  });
+
   it('accepts sqlite::memory:', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).databaseUrl).toBe('sqlite::memory:');
   });

@@ -2,7 +2,7 @@
  * Configuration comes from environment variables only. Every problem is collected and reported
  * at once, so that an operator fixes a broken deployment in one pass instead of one per restart.
  */
-
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { mappedRangeProblem } from './intake/ip-allowlist.js';
 
@@ -96,8 +96,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value;
   };
 
+  /** An address to listen on: an IP address, or a host name (checked here; resolved at listen). */
+  const listenHost = (name: string, fallback: string): string => {
+    const value = env[name]?.trim() || fallback;
+    const numeric = /^[\d.]+$/.test(value);
+    const hostName = /^(?=.{1,253}$)[a-z\d]([a-z\d-]{0,61}[a-z\d])?(\.[a-z\d]([a-z\d-]{0,61}[a-z\d])?)*$/i.test(value);
+    if (isIP(value) === 0 && (numeric || !hostName)) {
+      problems.push(`${name} must be an IP address or a host name, got "${env[name]}"`);
+      return fallback;
+    }
+    return value;
+  };
+
   const port = integer('PORT', 3000, 0, 65535);
-  const host = env.HOST?.trim() || '0.0.0.0';
+  const host = listenHost('HOST', '0.0.0.0');
   const webhookBodyLimit = integer('WEBHOOK_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024);
   const commitBatchMax = integer('COMMIT_BATCH_MAX', 256, 1, 10_000);
 
@@ -161,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const metricsPortRaw = integer('METRICS_PORT', -1, 0, 65535);
   const metricsPort = metricsPortRaw === -1 ? null : metricsPortRaw;
   if (metricsPort !== null && metricsPort === port && port !== 0) problems.push('METRICS_PORT must differ from PORT');
-  const metricsHost = env.METRICS_HOST?.trim() || '127.0.0.1';
+  const metricsHost = listenHost('METRICS_HOST', '127.0.0.1');
   const webhookSilenceAlertSeconds = integer('WEBHOOK_SILENCE_ALERT_SECONDS', 1800, 60, 7 * 86400);
   const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);
   const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', 7, 0, 3650);
