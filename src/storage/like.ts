@@ -9,6 +9,15 @@ const escape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 /** Matches values containing `text`, case-insensitively for ASCII (the value side must be lower()ed). */
 export const containsPattern = (text: string) => `%${escape(text.toLowerCase())}%`;
 
+/**
+ * For the E.164 phone column: a search written like a phone number (`+7 (777) 123-45`) matches by
+ * its digits, since phones are stored without the spaces and signs people type.
+ */
+export const phoneContainsPattern = (text: string) => {
+  const digits = text.replace(/[\s()+\-.]/g, '');
+  return /^\d+$/.test(digits) ? `%${digits}%` : containsPattern(text);
+};
+
 /** Matches values starting with `text`, case as given. */
 export const prefixPattern = (text: string) => `${escape(text)}%`;
 

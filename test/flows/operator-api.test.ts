@@ -608,6 +608,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(page).toEqual({ data: [expect.objectContaining({ id: fixture.contact, name: 'Daria Petrova', phone: '+77010000001' })], nextCursor: null });
         expect(sortedKeys(page.data[0])).toEqual(CONTACT_FIELDS);
         expect(ids(ok(await request(t, 'GET', '/api/contacts?q=7010000001', { token: operator.token })))).toEqual([fixture.contact]);
+        expect(ids(ok(await request(t, 'GET', `/api/contacts?q=${encodeURIComponent('+7 (701) 000-00-01')}`, { token: operator.token })))).toEqual([fixture.contact]);
         expect(ok(await request(t, 'GET', '/api/contacts?q=nobody-has-this', { token: operator.token })).data).toEqual([]);
 
         const contact = ok(await request(t, 'GET', `/api/contacts/${fixture.contact}`, { token: operator.token }));
@@ -1084,6 +1085,9 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       expect(await list(q('7022222'))).toEqual(['boris']);
       expect(await list(q('+7702'))).toEqual(['boris']);
       expect(await list(q('66666'))).toEqual(['frank']);
+      // Written the way people type them: matched by the digits.
+      expect(await list(q('+7 (702) 222-22'))).toEqual(['boris']);
+      expect(await list(q('702 222 22 22'))).toEqual(['boris']);
     });
 
     it('searches message text, case-insensitively, in every message of a chat (not only the last)', async () => {

@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
-import { containsPattern, likeEscaped } from '../../storage/like.js';
+import { containsPattern, likeEscaped, phoneContainsPattern } from '../../storage/like.js';
 import { prepareQuery } from '../../storage/prepared.js';
 import type { ChatsTable } from '../../storage/schema.js';
 import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
@@ -113,6 +113,7 @@ export async function listChats(db: Executor, query: ChatListQuery): Promise<Cha
   if (query.q) {
     // lower() on both sides: LIKE is case-insensitive in SQLite (ASCII only) but not in PostgreSQL.
     const pattern = containsPattern(query.q);
+    const phonePattern = phoneContainsPattern(query.q);
     select = select.where((eb) =>
       eb.or([
         eb.exists(
@@ -123,7 +124,7 @@ export async function listChats(db: Executor, query: ChatListQuery): Promise<Cha
             .where((inner) =>
               inner.or([
                 likeEscaped('lower(contacts.name)', pattern),
-                likeEscaped('contacts.phone', pattern),
+                likeEscaped('contacts.phone', phonePattern),
                 likeEscaped('lower(contacts.username)', pattern),
               ]),
             ),

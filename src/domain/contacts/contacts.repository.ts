@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { containsPattern, likeEscaped } from '../../storage/like.js';
+import { containsPattern, likeEscaped, phoneContainsPattern } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import { prepareQuery } from '../../storage/prepared.js';
@@ -153,8 +153,9 @@ export async function listContacts(db: Executor, query: { q?: string; afterId?: 
   if (query.afterId) select = select.where('id', '<', query.afterId);
   if (query.q) {
     const pattern = containsPattern(query.q);
+    const phonePattern = phoneContainsPattern(query.q);
     select = select.where((eb) =>
-      eb.or([likeEscaped('lower(name)', pattern), likeEscaped('phone', pattern), likeEscaped('lower(username)', pattern)]),
+      eb.or([likeEscaped('lower(name)', pattern), likeEscaped('phone', phonePattern), likeEscaped('lower(username)', pattern)]),
     );
   }
   return (await select.execute()).map(toContact);
