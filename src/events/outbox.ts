@@ -5,6 +5,7 @@
  */
 import type { DomainEvent } from '../domain/domain-events.js';
 import type { Executor } from '../storage/executor.js';
+import { inChunks } from '../storage/in-chunks.js';
 import { insertAtCommit, type RowsWriter } from '../storage/insert-at-commit.js';
 import { prepareRowsQuery } from '../storage/prepared.js';
 
@@ -86,7 +87,7 @@ export async function purgedThroughSeq(db: Executor): Promise<number> {
  * Drops events older than `before` (epoch ms), but always keeps the newest: its number is how a
  * reconnecting client is told that what it missed is gone, rather than that nothing happened.
  */
-export async function purgeOutbox(db: Executor, before: number): Promise<number> {
+export async function purgeOutbox(db: Executor, before: number, chunkRows?: number): Promise<number> {
   const newest = await latestOutboxSeq(db);
   const row = await db
     .selectFrom('domain_events')
@@ -99,6 +100,12 @@ export async function purgeOutbox(db: Executor, before: number): Promise<number>
   // The mark moves before the rows go, so that a reader who finds an event missing finds the
   // mark past it (see the replay in realtime-hub.ts); a crash in between only deletes them later.
   await db.updateTable('domain_events_purge').set({ purged_through_seq: through }).where('purged_through_seq', '<', through).execute();
-  const result = await db.deleteFrom('domain_events').where('seq', '<=', through).executeTakeFirst();
-  return Number(result.numDeletedRows);
+  // A chunk at a time, so that webhooks keep being served meanwhile.
+  return inChunks(async (limit) => {
+    const result = await db
+      .deleteFrom('domain_events')
+      .where('seq', 'in', (eb) => eb.selectFrom('domain_events').select('seq').where('seq', '<=', through).orderBy('seq').limit(limit))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }, chunkRows);
 }

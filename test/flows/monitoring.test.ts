@@ -372,14 +372,16 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
         replayedAt: null,
         replayOutcome: null,
       });
-      const rows = [old('accepted', 40), old('accepted', 10), old('failed', 10), old('accepted', 1)];
+      const five = (outcome: WebhookLogEntry['outcome'], ageDays: number) => Array.from({ length: 5 }, () => old(outcome, ageDays));
+      const rows = [...five('accepted', 40), ...five('accepted', 10), old('failed', 10), old('accepted', 1)];
       for (const row of rows) await insertWebhookLogEntry(t.deps.database.db, row);
-      const result = await purgeExpiredWebhookLog(t.deps.database.db, { retentionDays: 30, bodyRetentionDays: 7 }, now);
-      expect(result).toEqual({ deleted: 1, bodiesDropped: 1 });
+      // Two rows per statement: the last chunk of each step is a short one.
+      const result = await purgeExpiredWebhookLog(t.deps.database.db, { retentionDays: 30, bodyRetentionDays: 7 }, now, 2);
+      expect(result).toEqual({ deleted: 5, bodiesDropped: 5 });
       const left = await t.deps.database.db.selectFrom('webhook_events').select(['subject', 'raw_body']).where('subject', 'like', 'purge_%').orderBy('subject').execute();
       expect(left).toEqual([
         { subject: 'purge_accepted_1', raw_body: '{}' },
-        { subject: 'purge_accepted_10', raw_body: null },
+        ...Array(5).fill({ subject: 'purge_accepted_10', raw_body: null }),
         { subject: 'purge_failed_10', raw_body: '{}' },
       ]);
     });

@@ -120,24 +120,34 @@ export async function markWebhookLogEntryReplayed(db: Executor, id: string, outc
   await db.updateTable('webhook_events').set({ replayed_at: at, replay_outcome: outcome }).where('id', '=', id).execute();
 }
 
+/** Deletes at most `limit` entries received before `before`; returns how many. */
+export async function deleteWebhookLogEntriesBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const result = await db
+    .deleteFrom('webhook_events')
+    .where('id', 'in', (eb) => eb.selectFrom('webhook_events').select('id').where('received_at', '<', before).limit(limit))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /**
- * Deletes entries received before `before`, and drops the bodies of accepted and duplicate
- * entries received before `bodiesBefore` (failed and partial ones keep theirs while they exist:
- * they are what a replay needs).
+ * Drops the bodies of at most `limit` accepted and duplicate entries received before `before`
+ * (failed and partial ones keep theirs while they exist: they are what a replay needs).
  */
-export async function purgeWebhookLog(
-  db: Executor,
-  cutoffs: { before: number; bodiesBefore: number },
-): Promise<{ deleted: number; bodiesDropped: number }> {
-  const deleted = await db.deleteFrom('webhook_events').where('received_at', '<', cutoffs.before).executeTakeFirst();
-  const dropped = await db
+export async function dropWebhookLogBodiesBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const result = await db
     .updateTable('webhook_events')
     .set({ raw_body: null })
-    .where('received_at', '<', cutoffs.bodiesBefore)
-    .where('outcome', 'in', ['accepted', 'duplicate'])
-    .where('raw_body', 'is not', null)
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('webhook_events')
+        .select('id')
+        .where('received_at', '<', before)
+        .where('outcome', 'in', ['accepted', 'duplicate'])
+        .where('raw_body', 'is not', null)
+        .limit(limit),
+    )
     .executeTakeFirst();
-  return { deleted: Number(deleted.numDeletedRows), bodiesDropped: Number(dropped.numUpdatedRows) };
+  return Number(result.numUpdatedRows);
 }
 
 /**

@@ -3,11 +3,13 @@
  * the path a body takes through the domain.
  */
 import type { Executor } from '../../storage/executor.js';
+import { inChunks } from '../../storage/in-chunks.js';
 import {
+  deleteWebhookLogEntriesBefore,
+  dropWebhookLogBodiesBefore,
   findWebhookLogEntry,
   listFailedWebhookLogIds,
   listWebhookLogEntries,
-  purgeWebhookLog,
   webhookLogStats,
 } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
@@ -56,14 +58,17 @@ export function webhookStats(db: Executor, window: { from: number; to: number })
   return webhookLogStats(db, window);
 }
 
-/** Applies the retention policy: old rows go, and bodies of accepted ones go earlier. */
-export function purgeExpiredWebhookLog(
+/**
+ * Applies the retention policy: old rows go, and bodies of accepted ones go earlier. A chunk of
+ * rows at a time (`chunkRows`), so that webhooks keep being served meanwhile.
+ */
+export async function purgeExpiredWebhookLog(
   db: Executor,
   policy: { retentionDays: number; bodyRetentionDays: number },
   now: number,
+  chunkRows?: number,
 ): Promise<{ deleted: number; bodiesDropped: number }> {
-  return purgeWebhookLog(db, {
-    before: now - policy.retentionDays * DAY_MS,
-    bodiesBefore: now - policy.bodyRetentionDays * DAY_MS,
-  });
+  const deleted = await inChunks((limit) => deleteWebhookLogEntriesBefore(db, now - policy.retentionDays * DAY_MS, limit), chunkRows);
+  const bodiesDropped = await inChunks((limit) => dropWebhookLogBodiesBefore(db, now - policy.bodyRetentionDays * DAY_MS, limit), chunkRows);
+  return { deleted, bodiesDropped };
 }

@@ -1,0 +1,22 @@
+/**
+ * Large deletions a bounded number of rows at a time. On SQLite a statement runs on the event
+ * loop: deleting 300,000 expired rows in one went 0.8 s without serving a request. In chunks,
+ * each its own short statement, the webhooks' transactions take turns with them.
+ */
+
+/** Rows per statement: a few milliseconds of SQLite's time. */
+export const CHUNK_ROWS = 2000;
+
+/**
+ * Runs `step` (which affects at most `chunkRows` rows and says how many it did) until it affects
+ * fewer, yielding to the event loop between runs; resolves to the total.
+ */
+export async function inChunks(step: (chunkRows: number) => Promise<number>, chunkRows = CHUNK_ROWS): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const affected = await step(chunkRows);
+    total += affected;
+    if (affected < chunkRows) return total;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
