@@ -41,8 +41,9 @@ const messageSchema = {
     text: optionalText(65_536),
     from: { type: 'string', minLength: 1, maxLength: 64 },
     timestamp,
+    // null, as senders write an absent object (as for `file`): no contact, the sender is `from`.
     contact: {
-      type: 'object',
+      type: ['object', 'null'],
       properties: { name: optionalText(255), phone: { type: 'string', minLength: 1, maxLength: 64 } },
     },
     file: {
@@ -119,7 +120,7 @@ export function parseSeedBody(body: Record<string, unknown>, receivedAt: number)
 function normalize(event: SeedEventName, data: Record<string, unknown>, receivedAt: number, errors: FieldErrors): IntakeEvent | undefined {
   switch (event) {
     case 'message': {
-      const contact = data.contact as { name?: string | null; phone?: string } | undefined;
+      const contact = (data.contact ?? undefined) as { name?: string | null; phone?: string } | undefined;
       const phoneRaw = contact?.phone ?? (data.from as string | undefined);
       const phonePath = contact?.phone !== undefined ? 'data.contact.phone' : 'data.from';
       if (phoneRaw === undefined) {

@@ -392,6 +392,15 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(contacts).toHaveLength(1);
     });
 
+    it('takes "contact": null as no contact object (as "file": null): the sender is data.from', async () => {
+      const body = message({}, { from: '+7 702 111 22 34', contact: null });
+      expect((await t.postWebhook(body)).statusCode).toBe(200);
+      const stored = await db().selectFrom('messages').select('contact_id').where('external_id', '=', body.data.id).executeTakeFirstOrThrow();
+      const contact = await db().selectFrom('contacts').select(['id', 'name']).where('phone', '=', '+77021112234').executeTakeFirstOrThrow();
+      expect(stored.contact_id).toBe(contact.id);
+      expect(contact.name).toBeNull();
+    });
+
     it('keeps a late message out of the last-message slot but counts it unread', async () => {
       const chatId = `late_${Date.now()}`;
       const newer = message({}, { chatId, timestamp: 1640995900 });
