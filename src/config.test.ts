@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       realtimeReplayHours: 24,
       realtimeHeartbeatSeconds: 30,
       shutdownTimeoutSeconds: 25,
+      writeLockTimeoutSeconds: 5,
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
       webhookLogRetentionDays: 30,

@@ -57,6 +57,8 @@ export interface Config {
   readonly realtimeHeartbeatSeconds: number;
   /** How long a graceful shutdown may take before the process exits anyway (code 1). */
   readonly shutdownTimeoutSeconds: number;
+  /** PostgreSQL: how long a write waits for the writers' lock before it fails. */
+  readonly writeLockTimeoutSeconds: number;
   /** Base URL of the Wazzup24 API (a local fake in tests). */
   readonly wazzupApiUrl: string;
   /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const realtimeReplayHours = integer('REALTIME_REPLAY_HOURS', 24, 1, 24 * 30);
   const realtimeHeartbeatSeconds = integer('REALTIME_HEARTBEAT_SECONDS', 30, 1, 3600);
   const shutdownTimeoutSeconds = integer('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600);
+  const writeLockTimeoutSeconds = integer('WRITE_LOCK_TIMEOUT_SECONDS', 5, 1, 60);
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
@@ -231,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     realtimeReplayHours,
     realtimeHeartbeatSeconds,
     shutdownTimeoutSeconds,
+    writeLockTimeoutSeconds,
     wazzupApiUrl,
     wazzupApiKey,
     webhookLogRetentionDays,

@@ -47,7 +47,9 @@ export async function openDependencies(
   logger: DependencyLogger,
   options: { now?: () => number } = {},
 ): Promise<Dependencies> {
-  const database = openDatabase(config.databaseUrl, (error) => logger.error({ err: error }, 'store background work failed'));
+  const database = openDatabase(config.databaseUrl, (error) => logger.error({ err: error }, 'store background work failed'), {
+    writeLockTimeoutMs: config.writeLockTimeoutSeconds * 1000,
+  });
   try {
     await migrateToLatest(database.db);
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import { Kysely, sql } from 'kysely';
 import { pendingMigrations } from './migrations/index.js';
-import { listenForCommittedEvents, lockWriters, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings } from './dialects/postgres.js';
+import { listenForCommittedEvents, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings, writersLock } from './dialects/postgres.js';
 import { openSqliteDialect, sqliteDurabilityWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
@@ -42,11 +42,18 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+/** How long a PostgreSQL write waits for the writers' lock by default (WRITE_LOCK_TIMEOUT_SECONDS). */
+export const DEFAULT_WRITE_LOCK_TIMEOUT_MS = 5_000;
+
 /**
  * Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. `onBackgroundError` hears of failures
  * of background work that the store survives (SQLite's checkpointer).
  */
-export function openDatabase(databaseUrl: string, onBackgroundError?: (error: Error) => void): DatabaseHandle {
+export function openDatabase(
+  databaseUrl: string,
+  onBackgroundError?: (error: Error) => void,
+  options: { writeLockTimeoutMs?: number } = {},
+): DatabaseHandle {
   if (databaseUrl.startsWith('sqlite:')) {
     const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), onBackgroundError);
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
@@ -60,7 +67,7 @@ export function openDatabase(databaseUrl: string, onBackgroundError?: (error: Er
     return wrap(
       db,
       'postgres',
-      { lockWriters, announceCommit: notifyEventsCommitted },
+      { lockWriters: writersLock(options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS), announceCommit: notifyEventsCommitted },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
       () => postgresDurabilityWarnings(db),
     );

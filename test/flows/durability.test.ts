@@ -391,7 +391,7 @@ describe.runIf(testDialects.includes('postgres'))('the writers lock held elsewhe
   // An instance frozen mid-batch, or someone in psql, holds the lock every write takes first.
   it('answers 500 after the lock timeout, all of a batch at once, and takes webhooks again once the lock is free', { timeout: 60_000 }, async () => {
     const database = await createTestDatabase('postgres');
-    const server = await startServer({ databaseUrl: `${database.url}?lock_timeout=1000` });
+    const server = await startServer({ databaseUrl: database.url, env: { WRITE_LOCK_TIMEOUT_SECONDS: '1' } });
     const blocker = new pg.Client({ connectionString: database.url });
     await blocker.connect();
     const post = async (id: string) => {

@@ -63,22 +63,23 @@ describe.runIf(testDialects.includes('postgres'))('PostgreSQL prepared statement
     }));
 });
 
-describe.runIf(testDialects.includes('postgres'))('PostgreSQL session limits', () => {
-  it('bounds lock waits and idle transactions on every connection, unless the URL says otherwise', async () => {
+describe.runIf(testDialects.includes('postgres'))('PostgreSQL limits of a write transaction', () => {
+  it('bounds the lock wait and idle time of write transactions only, and sets nothing on the connection', async () => {
     const database = await createTestDatabase('postgres');
-    const settings = async (url: string) => {
-      const handle = openDatabase(url);
-      try {
-        const { rows } = await sql<{ lock: string; idle: string }>`select current_setting('lock_timeout') as lock, current_setting('idle_in_transaction_session_timeout') as idle`.execute(handle.db);
-        return rows[0];
-      } finally {
-        await handle.close();
-      }
-    };
+    const handle = openDatabase(database.url, undefined, { writeLockTimeoutMs: 1500 });
+    const limits = sql<{ lock: string; idle: string }>`select current_setting('lock_timeout') as lock, current_setting('idle_in_transaction_session_timeout') as idle`;
     try {
-      expect(await settings(database.url)).toEqual({ lock: '5s', idle: '30s' });
-      expect(await settings(`${database.url}?lock_timeout=1500`)).toEqual({ lock: '1500ms', idle: '30s' });
+      // Not on the connection (PgBouncer refuses startup parameters it does not know), nor for
+      // migrations and reads.
+      expect((await limits.execute(handle.db)).rows[0]).toEqual({ lock: '0', idle: '0' });
+      const inWrite = await handle.db.transaction().execute(async (trx) => {
+        await handle.writers.lockWriters(trx);
+        return (await limits.execute(trx)).rows[0];
+      });
+      expect(inWrite).toEqual({ lock: '1500ms', idle: '30s' });
+      expect((await limits.execute(handle.db)).rows[0]).toEqual({ lock: '0', idle: '0' });
     } finally {
+      await handle.close();
       await database.drop();
     }
   });

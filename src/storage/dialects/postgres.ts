@@ -16,14 +16,6 @@ export function openPostgresDialect(connectionString: string): Dialect {
     max: 10,
     // A request waits at most this long for a connection, then fails (500) instead of hanging.
     connectionTimeoutMillis: 10_000,
-    // Nor for a lock, such as the writers' lock held by an instance that froze in mid-batch, or by
-    // someone in psql: the batch fails with a 500 (which the sender retries, and the error-rate
-    // alert sees) well before Wazzup24's 30 s timeout, instead of every webhook hanging unseen.
-    lock_timeout: 5_000,
-    // And PostgreSQL ends a session of ours that sits in a transaction doing nothing this long (the
-    // process frozen or cut off), which releases its locks: one stuck instance stops the others
-    // for this long at most. backchat's transactions never wait on anything but the database.
-    idle_in_transaction_session_timeout: 30_000,
     // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -108,12 +100,28 @@ const EVENTS_CHANNEL = 'backchat_events';
 export const WRITERS_LOCK_KEY = 727_011;
 
 /**
+ * How long PostgreSQL lets a write transaction sit idle (its instance frozen or cut off mid-batch)
+ * before it ends the session, which releases the writers' lock: one stuck instance stops the
+ * others for this long at most. backchat's write transactions wait on nothing but the database.
+ */
+const IDLE_IN_WRITE_TRANSACTION_MS = 30_000;
+
+/**
  * Taken first in every write transaction and held until commit. Each instance already writes one
  * group-committed batch at a time; this makes the batches of all instances take turns, so that
  * outbox sequence numbers commit in order and two batches never deadlock on the same rows.
+ *
+ * Waiting for it is bounded by `lockTimeoutMs`: when the lock is held by an instance that froze
+ * mid-batch, or by someone in psql, the batch fails (a 500 that the sender retries, and that the
+ * error-rate alert sees) instead of every webhook hanging unseen. The limits are set for this
+ * transaction only, in the same statement (the subquery runs first: its volatile calls keep it
+ * from being merged into the outer query): not as connection settings, which PgBouncer refuses,
+ * and not for migrations, which may rightly wait longer for a table.
  */
-export async function lockWriters(trx: Kysely<Database>): Promise<void> {
-  await sql`select pg_advisory_xact_lock(${WRITERS_LOCK_KEY})`.execute(trx);
+export function writersLock(lockTimeoutMs: number): (trx: Kysely<Database>) => Promise<void> {
+  return async (trx) => {
+    await sql`select pg_advisory_xact_lock(${WRITERS_LOCK_KEY}) from (select set_config('lock_timeout', ${String(lockTimeoutMs)}, true), set_config('idle_in_transaction_session_timeout', ${String(IDLE_IN_WRITE_TRANSACTION_MS)}, true)) as limits`.execute(trx);
+  };
 }
 
 /** Inside the transaction: PostgreSQL delivers it to every listener when (and only if) it commits. */
