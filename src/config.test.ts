@@ -134,8 +134,10 @@ describe('loadConfig', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('s3cret');
     }
-    // An `@` left unencoded in the password: all of it is hidden still.
-    expect(() => loadConfig({ DATABASE_URL: 'postgress://app:s3cr@t-Passw0rd@db:5432/chat' })).toThrow(/"postgress:\/\/app:\*\*\*@db:5432\/chat"/);
+    // Characters left unencoded in the password (`@`, `/`, `?`, `#`): all of it is hidden still.
+    for (const password of ['s3cr@t-Passw0rd', 'Zm9v/s3cret', 'pa?ss-s3cret', 'pa#ss-s3cret']) {
+      expect(() => loadConfig({ DATABASE_URL: `postgress://app:${password}@db:5432/chat` })).toThrow(/"postgress:\/\/app:\*\*\*@db:5432\/chat"/);
+    }
   });
 
   it('checks the addresses to listen on with the other settings', () => {

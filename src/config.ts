@@ -271,8 +271,9 @@ export function configurationWarnings(config: Config): string[] {
 
 /**
  * A URL as it may be shown: the password of `scheme://user:password@host` replaced, up to the last
- * `@` of the authority, since people leave an `@` of their password unencoded.
+ * `@` of the whole URL, since people leave `@`, `/` or `#` of their password unencoded (an `@`
+ * later in the URL hides a little more than the password, which is the safe side).
  */
 export function withoutPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/?#]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@');
 }
