@@ -47,7 +47,7 @@ export async function usersCommand(command: 'users' | 'tokens', argv: string[], 
       if (!values.email || !values.name) throw new CliError(`--email and --name are needed.\n\n${USERS_USAGE}`);
       const user = (await allUsers(db)).find((u) => u.email === normalizeEmail(values.email!));
       if (!user) throw new CliError(`No user with email ${values.email}`);
-      const { token } = await createApiToken(db, user, { name: values.name }, Date.now());
+      const { token } = await createApiToken(db, user.id, { name: values.name }, Date.now());
       io.out.write(`${token}\n`);
       io.err.write('This token is shown once; backchat keeps only its hash.\n');
       return;

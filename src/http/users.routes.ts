@@ -119,7 +119,6 @@ export async function usersRoutes(app: FastifyInstance, options: { db: Executor;
     },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      const user = await requireUser(id);
       const body = request.body as { name: string; expiresAt?: string };
       const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
       // The schema's date-time allows a leap second (23:59:60), which Date cannot hold: unrefused,
@@ -127,7 +126,7 @@ export async function usersRoutes(app: FastifyInstance, options: { db: Executor;
       if (Number.isNaN(expiresAt)) {
         throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiresAt field must be a date-time without a leap second.'] });
       }
-      const created = await createApiToken(db, user, { name: body.name, expiresAt }, now());
+      const created = await createApiToken(db, id, { name: body.name, expiresAt }, now());
       return reply.code(201).send({ token: created.token, record: presentToken(created.record) });
     },
   );

@@ -315,6 +315,19 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(ok(await request(t, 'GET', '/api/me', { token: again.token }))).toMatchObject({ id: someone.user.id, disabled: false });
       });
 
+      it('never leaves a token made while the user is being disabled alive for its return', async () => {
+        for (let round = 0; round < 40; round += 1) {
+          const { user } = await createUser(t);
+          const [made] = await Promise.all([
+            request(t, 'POST', `/api/users/${user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'racing' } }),
+            request(t, 'PATCH', `/api/users/${user.id}`, { token: ADMIN_TOKEN, body: { disabled: true } }),
+          ]);
+          expect([201, 409], made.body).toContain(made.statusCode);
+          ok(await request(t, 'PATCH', `/api/users/${user.id}`, { token: ADMIN_TOKEN, body: { disabled: false } }));
+          if (made.statusCode === 201) expectError(await request(t, 'GET', '/api/me', { token: made.json().token as string }), 401, SIGN_IN);
+        }
+      });
+
       // A compromised account is disabled: its sessions must not come back when it is enabled again.
       it('ends the sessions of a disabled user for good (re-enabling must not revive them)', async () => {
         const someone = await createUserAndLogin(t);

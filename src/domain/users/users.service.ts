@@ -122,30 +122,38 @@ export async function login(
   return verified && startSession(db, verified, now, sessionTtlMs);
 }
 
-/** A named, long-lived token for an integration; the token is returned once and never stored. */
+/**
+ * A named, long-lived token for an integration; the token is returned once and never stored.
+ * None for a disabled user: disabling revoked every token so that the account comes back, if
+ * ever, without old credentials, and one made meanwhile would come back with it. The user is read
+ * under the lock that changeUser's UPDATE needs, as in startSession: a disabling committed first
+ * refuses the token, and a token committed first is revoked by the disabling.
+ */
 export async function createApiToken(
   db: Executor,
-  user: User,
+  userId: string,
   input: { name: string; expiresAt?: number | null },
   now: number,
 ): Promise<{ token: string; record: AuthToken }> {
-  // Disabling revoked every token so that the account comes back, if ever, without old
-  // credentials; one made while it is disabled would come back with it.
-  if (user.disabledAt !== null) throw new AppError('conflict', 409, 'This user is disabled; enable it before giving it a token');
   if (input.expiresAt != null && input.expiresAt <= now) {
     throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiry must be in the future.'] });
   }
   const token = newToken();
-  const record = await insertToken(db, {
-    id: newId(),
-    user_id: user.id,
-    kind: 'api',
-    name: input.name.trim(),
-    token_hash: hashToken(token),
-    created_at: now,
-    expires_at: input.expiresAt ?? null,
-    revoked_at: null,
-    last_used_at: null,
+  const record = await db.transaction().execute(async (trx) => {
+    const current = await lockUserCredentials(trx, userId);
+    if (!current) throw new AppError('not_found', 404, 'No user with this id');
+    if (current.user.disabledAt !== null) throw new AppError('conflict', 409, 'This user is disabled; enable it before giving it a token');
+    return insertToken(trx, {
+      id: newId(),
+      user_id: userId,
+      kind: 'api',
+      name: input.name.trim(),
+      token_hash: hashToken(token),
+      created_at: now,
+      expires_at: input.expiresAt ?? null,
+      revoked_at: null,
+      last_used_at: null,
+    });
   });
   return { token, record };
 }
