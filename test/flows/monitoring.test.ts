@@ -373,15 +373,18 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
         replayOutcome: null,
       });
       const five = (outcome: WebhookLogEntry['outcome'], ageDays: number) => Array.from({ length: 5 }, () => old(outcome, ageDays));
-      const rows = [...five('accepted', 40), ...five('accepted', 10), old('failed', 10), old('accepted', 1)];
+      const rows = [...five('accepted', 40), ...five('accepted', 10), old('accepted', 20), old('duplicate', 8), old('failed', 10), old('accepted', 1)];
       for (const row of rows) await insertWebhookLogEntry(t.deps.database.db, row);
-      // Two rows per statement: the last chunk of each step is a short one.
+      // Two rows per statement: the last chunk of each step is a short one. The bodies of days 20,
+      // 10 and 8 lie in slices of arrival time far apart.
       const result = await purgeExpiredWebhookLog(t.deps.database.db, { retentionDays: 30, bodyRetentionDays: 7 }, now, 2);
-      expect(result).toEqual({ deleted: 5, bodiesDropped: 5 });
+      expect(result).toEqual({ deleted: 5, bodiesDropped: 7 });
       const left = await t.deps.database.db.selectFrom('webhook_events').select(['subject', 'raw_body']).where('subject', 'like', 'purge_%').orderBy('subject').execute();
       expect(left).toEqual([
         { subject: 'purge_accepted_1', raw_body: '{}' },
         ...Array(5).fill({ subject: 'purge_accepted_10', raw_body: null }),
+        { subject: 'purge_accepted_20', raw_body: null },
+        { subject: 'purge_duplicate_8', raw_body: null },
         { subject: 'purge_failed_10', raw_body: '{}' },
       ]);
     });

@@ -129,25 +129,46 @@ export async function deleteWebhookLogEntriesBefore(db: Executor, before: number
   return Number(result.numDeletedRows);
 }
 
+/** Outcomes whose bodies go before their entries do (failed and partial ones are what a replay needs). */
+export const BODY_DROPPED_OUTCOMES = ['accepted', 'duplicate'] as const;
+
 /**
- * Drops the bodies of at most `limit` accepted and duplicate entries received before `before`
- * (failed and partial ones keep theirs while they exist: they are what a replay needs).
+ * Drops the bodies of the first `limit` entries with this outcome received in [from, to), oldest
+ * first. Returns how many it took, and the arrival time of the last.
  */
-export async function dropWebhookLogBodiesBefore(db: Executor, before: number, limit: number): Promise<number> {
-  const result = await db
+export async function dropWebhookLogBodies(
+  db: Executor,
+  range: { outcome: (typeof BODY_DROPPED_OUTCOMES)[number]; from: number; to: number },
+  limit: number,
+): Promise<{ dropped: number; lastReceivedAt: number | null }> {
+  // Along the (outcome, received_at) index. Entries emptied earlier are read and skipped.
+  const rows = await db
+    .selectFrom('webhook_events')
+    .select(['id', 'received_at'])
+    .where('outcome', '=', range.outcome)
+    .where('received_at', '>=', range.from)
+    .where('received_at', '<', range.to)
+    .where('raw_body', 'is not', null)
+    .orderBy('received_at')
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return { dropped: 0, lastReceivedAt: null };
+  await db
     .updateTable('webhook_events')
     .set({ raw_body: null })
-    .where('id', 'in', (eb) =>
-      eb
-        .selectFrom('webhook_events')
-        .select('id')
-        .where('received_at', '<', before)
-        .where('outcome', 'in', ['accepted', 'duplicate'])
-        .where('raw_body', 'is not', null)
-        .limit(limit),
-    )
+    .where('id', 'in', rows.map((row) => row.id))
+    .execute();
+  return { dropped: rows.length, lastReceivedAt: rows[rows.length - 1]!.received_at };
+}
+
+/** When the oldest entry with this outcome arrived; null when there is none. */
+export async function oldestWebhookLogArrival(db: Executor, outcome: WebhookOutcome): Promise<number | null> {
+  const row = await db
+    .selectFrom('webhook_events')
+    .select((eb) => eb.fn.min('received_at').as('oldest'))
+    .where('outcome', '=', outcome)
     .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
 }
 
 /**

@@ -6,8 +6,10 @@ import type { Executor } from '../../storage/executor.js';
 import { inChunks } from '../../storage/in-chunks.js';
 import {
   deleteWebhookLogEntriesBefore,
-  dropWebhookLogBodiesBefore,
+  BODY_DROPPED_OUTCOMES,
+  dropWebhookLogBodies,
   findWebhookLogEntry,
+  oldestWebhookLogArrival,
   listFailedWebhookLogIds,
   listWebhookLogEntries,
   webhookLogStats,
@@ -15,6 +17,8 @@ import {
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Arrival time covered by one step of the body purge (see purgeExpiredWebhookLog). */
+const BODY_SLICE_MS = 10 * 60 * 1000;
 
 /** The latest time a JavaScript Date can hold (±10⁸ days from 1970), in epoch milliseconds. */
 const MAX_DATE_MS = 8_640_000_000_000_000;
@@ -69,6 +73,23 @@ export async function purgeExpiredWebhookLog(
   chunkRows?: number,
 ): Promise<{ deleted: number; bodiesDropped: number }> {
   const deleted = await inChunks((limit) => deleteWebhookLogEntriesBefore(db, now - policy.retentionDays * DAY_MS, limit), chunkRows);
-  const bodiesDropped = await inChunks((limit) => dropWebhookLogBodiesBefore(db, now - policy.bodyRetentionDays * DAY_MS, limit), chunkRows);
+  let bodiesDropped = 0;
+  const bodiesBefore = now - policy.bodyRetentionDays * DAY_MS;
+  for (const outcome of BODY_DROPPED_OUTCOMES) {
+    // Entries emptied by earlier purges stay until they expire. Walked in slices of arrival time,
+    // each statement reads at most a slice's worth of them, rather than all from the oldest on.
+    let from = await oldestWebhookLogArrival(db, outcome);
+    while (from !== null && from < bodiesBefore) {
+      const to = Math.min(from + BODY_SLICE_MS, bodiesBefore);
+      let next = from;
+      bodiesDropped += await inChunks(async (limit) => {
+        const chunk = await dropWebhookLogBodies(db, { outcome, from: next, to }, limit);
+        next = chunk.lastReceivedAt ?? next;
+        return chunk.dropped;
+      }, chunkRows);
+      from = to;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
   return { deleted, bodiesDropped };
 }
