@@ -72,6 +72,28 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
   );
 
   it(
+    'dates the contact event data held before 0010 by its own timestamp, else by the newest information',
+    onEmptyStore(async (handle, migrator) => {
+      expect((await migrator.migrateTo('0009-outbox-purge-mark')).error).toBeUndefined();
+      // A message (at 1640995400) came after the contact event held (at 1640995300).
+      const contact = (id: string, raw: string | null) =>
+        sql`insert into contacts (id, phone, name, info_updated_at, created_at, updated_at, raw) values (${id}, ${`+7777000000${id.length}${id}`}, 'Vera', 1640995400000, 1, 1, ${raw})`;
+      await contact('c1', JSON.stringify({ phone: '+7 701 555 66 77', timestamp: 1640995300 })).execute(handle.db);
+      await contact('c2', JSON.stringify({ phone: '+7 701 555 66 78', timestamp: '2021-12-31T23:55:00.000Z' })).execute(handle.db);
+      await contact('c3', JSON.stringify({ phone: '+7 701 555 66 79' })).execute(handle.db);
+      await contact('c4', null).execute(handle.db);
+      await migrateToLatest(handle.db);
+      const rows = await handle.db.selectFrom('contacts').select(['id', 'raw_updated_at']).orderBy('id').execute();
+      expect(rows.map((row) => [row.id, row.raw_updated_at === null ? null : Number(row.raw_updated_at)])).toEqual([
+        ['c1', 1640995300000],
+        ['c2', Date.parse('2021-12-31T23:55:00.000Z')],
+        ['c3', 1640995400000],
+        ['c4', null],
+      ]);
+    }),
+  );
+
+  it(
     'drops the single-column indexes that a store migrated by the first version of 0005 kept, after which it migrates down cleanly',
     onEmptyStore(async (handle, migrator) => {
       expect((await migrator.migrateTo('0005-operators')).error).toBeUndefined();
