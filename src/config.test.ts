@@ -143,6 +143,8 @@ describe('loadConfig', () => {
   it('checks the addresses to listen on with the other settings', () => {
     expect(loadConfig({ HOST: '::', METRICS_HOST: 'metrics.internal' })).toMatchObject({ host: '::', metricsHost: 'metrics.internal' });
     expect(loadConfig({ HOST: 'localhost', METRICS_HOST: '10.0.0.7' })).toMatchObject({ host: 'localhost', metricsHost: '10.0.0.7' });
+    expect(loadConfig({ HOST: 'backchat_app_1', METRICS_HOST: 'localhost.' })).toMatchObject({ host: 'backchat_app_1', metricsHost: 'localhost.' });
+    expect(loadConfig({ HOST: 'fe80::1%lo' })).toMatchObject({ host: 'fe80::1%lo' });
     try {
       loadConfig({ HOST: '300.1.1.1', METRICS_HOST: 'bad host', PORT: 'x' });
       expect.unreachable();

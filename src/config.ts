@@ -98,11 +98,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value;
   };
 
-  /** An address to listen on: an IP address, or a host name (checked here; resolved at listen). */
+  /**
+   * An address to listen on: an IP address, or a host name (checked here; resolved at listen).
+   * Underscores are allowed, as in Docker's service names, and so is a final dot.
+   */
   const listenHost = (name: string, fallback: string): string => {
     const value = env[name]?.trim() || fallback;
     const numeric = /^[\d.]+$/.test(value);
-    const hostName = /^(?=.{1,253}$)[a-z\d]([a-z\d-]{0,61}[a-z\d])?(\.[a-z\d]([a-z\d-]{0,61}[a-z\d])?)*$/i.test(value);
+    const hostName = /^(?=.{1,254}$)[\w]([\w-]{0,61}[\w])?(\.[\w]([\w-]{0,61}[\w])?)*\.?$/.test(value);
     if (isIP(value) === 0 && (numeric || !hostName)) {
       problems.push(`${name} must be an IP address or a host name, got "${env[name]}"`);
       return fallback;

@@ -10,12 +10,13 @@ const escape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 export const containsPattern = (text: string) => `%${escape(text.toLowerCase())}%`;
 
 /**
- * For the E.164 phone column: a search written like a phone number (`+7 (777) 123-45`) matches by
- * its digits, since phones are stored without the spaces and signs people type.
+ * For the E.164 phone column: a search written like a phone number (`+7 (777) 123-45`), with five
+ * digits or more, matches by its digits, since phones are stored without the spaces and signs
+ * people type. (Shorter ones, such as `10.00`, are more likely a price or a time than a phone.)
  */
 export const phoneContainsPattern = (text: string) => {
   const digits = text.replace(/[\s()+\-.]/g, '');
-  return /^\d+$/.test(digits) ? `%${digits}%` : containsPattern(text);
+  return /^\d{5,}$/.test(digits) ? `%${digits}%` : containsPattern(text);
 };
 
 /** Matches values starting with `text`, case as given. */

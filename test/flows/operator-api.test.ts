@@ -1101,6 +1101,8 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       // Written the way people type them: matched by the digits.
       expect(await list(q('+7 (702) 222-22'))).toEqual(['boris']);
       expect(await list(q('702 222 22 22'))).toEqual(['boris']);
+      // Fewer than five digits is text, not a phone: a price is not looked for among the digits.
+      expect(await list(q('66.66'))).toEqual([]);
     });
 
     it('searches message text, case-insensitively, in every message of a chat (not only the last)', async () => {
