@@ -351,20 +351,39 @@ describe.each(testDialects)('durability: SIGKILL under load (%s)', (dialect) => 
   });
 });
 
+/**
+ * Runs `test` against a server on a new PostgreSQL database while another session holds the lock
+ * every write transaction takes first (as an instance frozen mid-batch, or someone in psql, would).
+ */
+async function whileWritersLockHeld(env: Record<string, string>, test: (server: ServerProcess, release: () => Promise<void>) => Promise<void>) {
+  const database = await createTestDatabase('postgres');
+  const server = await startServer({ databaseUrl: database.url, env });
+  const holder = new pg.Client({ connectionString: database.url });
+  await holder.connect();
+  try {
+    await holder.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
+    await test(server, async () => void (await holder.query('select pg_advisory_unlock($1)', [WRITERS_LOCK_KEY])));
+  } finally {
+    await holder.end();
+    await server.stop();
+    await database.drop();
+  }
+}
+
+/** Posts a new message to `server`; resolves to its answer, or rejects when there is none. */
+function postMessage(server: ServerProcess, id: string, timeoutMs = 30_000): Promise<Response> {
+  return fetch(server.webhookUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ event: 'message', data: { id, chatId: 'held', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
 describe.runIf(testDialects.includes('postgres'))('shutdown while the database does not answer (postgres)', () => {
-  it('exits with code 1 after SHUTDOWN_TIMEOUT_SECONDS, leaving the held webhook unanswered', { timeout: 60_000 }, async () => {
-    const database = await createTestDatabase('postgres');
-    const server = await startServer({ databaseUrl: database.url, env: { SHUTDOWN_TIMEOUT_SECONDS: '2' } });
-    const blocker = new pg.Client({ connectionString: database.url });
-    await blocker.connect();
-    try {
-      // Every write transaction takes this lock first: held here, the database keeps them waiting.
-      await blocker.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
-      const held = fetch(server.webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ event: 'message', data: { id: 'held_1', chatId: 'held', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } }),
-      }).then(
+  it('exits with code 1 after SHUTDOWN_TIMEOUT_SECONDS, leaving the held webhook unanswered', { timeout: 60_000 }, () =>
+    whileWritersLockHeld({ SHUTDOWN_TIMEOUT_SECONDS: '2' }, async (server) => {
+      const held = postMessage(server, 'held_1').then(
         (response) => response.status,
         () => 'no answer',
       );
@@ -379,33 +398,18 @@ describe.runIf(testDialects.includes('postgres'))('shutdown while the database d
       expect(Date.now() - signalled).toBeGreaterThanOrEqual(1_900);
       expect(await held).toBe('no answer');
       expect(server.output()).toContain('shutdown did not finish in time');
-    } finally {
-      await blocker.end();
-      await server.stop();
-      await database.drop();
-    }
-  });
+    }),
+  );
 });
 
 describe.runIf(testDialects.includes('postgres'))('the writers lock held elsewhere (postgres)', () => {
-  // An instance frozen mid-batch, or someone in psql, holds the lock every write takes first.
-  it('answers 500 after the lock timeout, all of a batch at once, and takes webhooks again once the lock is free', { timeout: 60_000 }, async () => {
-    const database = await createTestDatabase('postgres');
-    const server = await startServer({ databaseUrl: database.url, env: { WRITE_LOCK_TIMEOUT_SECONDS: '1' } });
-    const blocker = new pg.Client({ connectionString: database.url });
-    await blocker.connect();
-    const post = async (id: string) => {
-      const sent = Date.now();
-      const response = await fetch(server.webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ event: 'message', data: { id, chatId: 'locked', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } }),
-        signal: AbortSignal.timeout(30_000),
-      });
-      return { status: response.status, body: await response.json(), ms: Date.now() - sent };
-    };
-    try {
-      await blocker.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
+  it('answers 500 after the lock timeout, all of a batch at once, and takes webhooks again once the lock is free', { timeout: 60_000 }, () =>
+    whileWritersLockHeld({ WRITE_LOCK_TIMEOUT_SECONDS: '1' }, async (server, release) => {
+      const post = async (id: string) => {
+        const sent = Date.now();
+        const response = await postMessage(server, id);
+        return { status: response.status, body: await response.json(), ms: Date.now() - sent };
+      };
       // Each answer waits for its batch and then for the record of its failure in the webhook log,
       // which needs the lock too: two timeouts and some queueing. Retried one by one, the units
       // of a batch would each wait the timeout again: 8 s and more here.
@@ -415,12 +419,8 @@ describe.runIf(testDialects.includes('postgres'))('the writers lock held elsewhe
         expect(answer.body).toEqual({ status: 'error', message: 'Internal server error', code: 500 });
         expect(answer.ms, `answered after ${answers.map((a) => a.ms).join(', ')} ms`).toBeLessThan(6_000);
       }
-      await blocker.query('select pg_advisory_unlock($1)', [WRITERS_LOCK_KEY]);
+      await release();
       expect((await post('unlocked_1')).status).toBe(200);
-    } finally {
-      await blocker.end();
-      await server.stop();
-      await database.drop();
-    }
-  });
+    }),
+  );
 });
