@@ -1,7 +1,7 @@
 /**
- * Large deletions a bounded number of rows at a time. On SQLite a statement runs on the event
- * loop: deleting 300,000 expired rows in one went 0.8 s without serving a request. In chunks,
- * each its own short statement, the webhooks' transactions take turns with them.
+ * Large deletions and updates a bounded number of rows at a time. On SQLite a statement runs on
+ * the event loop: deleting 300,000 expired rows in one went 0.8 s without serving a request. In
+ * chunks, each its own short statement, the webhooks' transactions take turns with them.
  */
 
 /** Rows per statement: a few milliseconds of SQLite's time. */

@@ -5,13 +5,13 @@
 import type { Executor } from '../../storage/executor.js';
 import { inChunks } from '../../storage/in-chunks.js';
 import {
-  deleteWebhookLogEntriesBefore,
   BODY_DROPPED_OUTCOMES,
+  deleteWebhookLogEntriesBefore,
   dropWebhookLogBodies,
   findWebhookLogEntry,
-  oldestWebhookLogArrival,
   listFailedWebhookLogIds,
   listWebhookLogEntries,
+  oldestWebhookLogArrival,
   webhookLogStats,
 } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
