@@ -3,6 +3,7 @@
  * each event are written down in docs/API.md; change both together.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
+import { parseIsoTime } from '../domain/iso-time.js';
 import { ACCEPTED_STATUS_NAMES, toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { MessageFile } from '../domain/messages/messages.types.js';
 import { normalizePhone } from '../domain/phone.js';
@@ -211,7 +212,7 @@ export function checkTimestamp(value: unknown, path: string, errors: FieldErrors
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) {
     ms = Math.round(value < 1e11 ? value * 1000 : value);
   } else if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value)) {
-    const parsed = Date.parse(value);
+    const parsed = parseIsoTime(value);
     if (!Number.isNaN(parsed)) ms = parsed;
   }
   if (ms === undefined || ms > 8.64e15) {

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
+import { parseIsoTime } from '../domain/iso-time.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { IncomingMessage } from '../domain/messages/messages.types.js';
@@ -250,6 +251,6 @@ function fileNameOf(uri: string): string | null {
 function toEpochMs(value: unknown): number | undefined {
   let ms: number | undefined;
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value < 1e11 ? value * 1000 : value);
-  else if (typeof value === 'string') ms = Date.parse(value);
+  else if (typeof value === 'string') ms = parseIsoTime(value);
   return ms !== undefined && ms >= 0 && ms <= 8.64e15 ? ms : undefined;
 }

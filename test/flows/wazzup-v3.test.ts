@@ -115,6 +115,24 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(log).toMatchObject({ outcome: 'accepted', subject: ids.slice(0, 3).join(' ') });
   });
 
+  // Wazzup24 documents dateTime as yyyy-mm-ddThh:mm:ss.ms, without a zone, and means UTC.
+  it('reads a dateTime without a time zone as UTC, on a server in another zone too (v3 and seed)', async () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Almaty';
+    try {
+      const v3 = item({ dateTime: '2025-05-06T14:16:00.002', chatId: '77015550010' });
+      expect((await t.postWebhook({ messages: [v3] })).statusCode).toBe(200);
+      expect(Number((await messageRow(v3.messageId))!.sent_at)).toBe(Date.UTC(2025, 4, 6, 14, 16, 0, 2));
+      const seedId = `tz_seed_${dialect}`;
+      const seed = { event: 'message', data: { id: seedId, chatId: 'tz', type: 'text', text: 'x', from: '+77771234567', timestamp: '2025-05-06T14:16:00.002' } };
+      expect((await t.postWebhook(seed)).statusCode).toBe(200);
+      expect(Number((await messageRow(seedId))!.sent_at)).toBe(Date.UTC(2025, 4, 6, 14, 16, 0, 2));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('stores an echo as outgoing, with its author, and never counts it unread', async () => {
     const incoming = item({ chatId: '77015550002' });
     const echo = item({ chatId: '77015550002', isEcho: true, status: 'sent', authorName: 'Operator Olga', authorId: 'u-7', sentFromApp: true, contact: { name: 'Dana' } });

@@ -3,6 +3,7 @@
  * the path a body takes through the domain.
  */
 import type { Executor } from '../../storage/executor.js';
+import { parseIsoTime } from '../iso-time.js';
 import { inChunks } from '../../storage/in-chunks.js';
 import {
   BODY_DROPPED_OUTCOMES,
@@ -29,7 +30,7 @@ const MAX_DATE_MS = 8_640_000_000_000_000;
  * overflow PostgreSQL's bigint, and would lose precision long before).
  */
 export function parseLogTime(text: string): number | undefined {
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  const ms = /^\d+$/.test(text) ? Number(text) : parseIsoTime(text);
   return Number.isNaN(ms) || Math.abs(ms) > MAX_DATE_MS ? undefined : ms;
 }
 
