@@ -3,7 +3,7 @@
  * (PATCH /v3/webhooks) and says in plain words what Wazzup24 answered.
  */
 import { parseArgs } from 'node:util';
-import { MAX_WEBHOOK_URI_LENGTH, registerWebhook } from '../integrations/wazzup/wazzup-api.js';
+import { errorCodeKey, MAX_WEBHOOK_URI_LENGTH, normalizeApiKey, registerWebhook } from '../integrations/wazzup/wazzup-api.js';
 import { cliConfig, CliError, type CliIo } from './cli-context.js';
 
 export const WAZZUP_USAGE = `Usage:
@@ -15,8 +15,10 @@ export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
   const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, 'api-key': { type: 'string' } } });
   if (action !== 'register' || !values.url) throw new CliError(WAZZUP_USAGE);
   const config = cliConfig();
-  const apiKey = values['api-key'] ?? config.wazzupApiKey;
+  const apiKey = normalizeApiKey(values['api-key'] ?? config.wazzupApiKey ?? '');
   if (!apiKey) throw new CliError('No API key: pass --api-key or set WAZZUP_API_KEY (Wazzup24: Integrations → API).');
+  // fetch refuses such a header before sending anything; say what is wrong rather than "could not reach".
+  if (!/^[\x21-\x7e]+$/.test(apiKey)) throw new CliError('The API key holds characters an API key cannot have (spaces or non-Latin letters): copy it again from Wazzup24.');
 
   const url = values.url;
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw new CliError(`"${url}" is not an http(s) URL.`);
@@ -28,7 +30,7 @@ export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
   try {
     result = await registerWebhook({ apiUrl: config.wazzupApiUrl, apiKey, webhooksUri: url });
   } catch (error) {
-    throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${describeFailure(error)}`);
   }
   if (result.ok) {
     io.out.write(
@@ -42,8 +44,8 @@ export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
 
 function explain(result: { status: number; error: string | null; description: string | null; data: unknown; body: string }, url: string): string {
   const said = `Wazzup24 answered HTTP ${result.status}${result.error ? ` ${result.error}` : ''}${result.description ? `: ${result.description}` : ''}.`;
-  switch (result.error) {
-    case 'testPostNotPassed': {
+  switch (result.error === null ? null : errorCodeKey(result.error)) {
+    case 'TESTPOSTNOTPASSED': {
       const got = result.data && typeof result.data === 'object' ? Object.values(result.data as Record<string, unknown>).join(', ') || JSON.stringify(result.data) : 'something other than 200';
       return (
         `${said}\nWazzup24 sent a test request ({"test":true}) to ${url} and got ${got} instead of 200, so it kept the old URL.\n` +
@@ -51,7 +53,7 @@ function explain(result: { status: number; error: string | null; description: st
         '(or that the IP allowlist lets Wazzup24 in). `npx backchat events list --outcome rejected` shows what backchat refused.'
       );
     }
-    case 'uriNotValid':
+    case 'URINOTVALID':
       return `${said}\nWazzup24 does not take "${url}" as a URL. Use a full https:// address of at most ${MAX_WEBHOOK_URI_LENGTH} characters.`;
     default:
       if (result.status === 401) return `${said}\nThe API key was refused: check WAZZUP_API_KEY (Wazzup24: Integrations → API).`;
@@ -59,4 +61,16 @@ function explain(result: { status: number; error: string | null; description: st
       if (result.status === 429) return `${said}\nToo many requests: wait a few seconds and try again.`;
       return `${said}${result.body && !result.error ? `\n${result.body.slice(0, 500)}` : ''}`;
   }
+}
+
+/**
+ * Why a request failed: fetch says only "fetch failed" and puts the reason (refused, no such host,
+ * a TLS error, a timeout) in `cause`.
+ */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  if (error.name === 'TimeoutError') return 'no answer within 60 s';
+  if (cause && typeof cause.message === 'string') return `${error.message} (${typeof cause.code === 'string' ? `${cause.code}: ` : ''}${cause.message})`;
+  return error.message;
 }

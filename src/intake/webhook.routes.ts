@@ -59,13 +59,14 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     return handleError(error, request, reply, errorReply);
   });
 
-  // The availability check stays open to every address: Wazzup24 probes it when the URL is set.
+  // The availability check stays open to every address, for uptime monitors: it changes and
+  // reveals nothing. (Wazzup24 checks a new URL with a test POST, which the allowlist guards.)
   app.get(
     WEBHOOK_PATH,
     {
       schema: {
         tags: ['webhooks'],
-        summary: 'Availability check (Wazzup24 probes it)',
+        summary: 'Availability check (for uptime monitors)',
         response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] }, message: { type: 'string' } } } },
       },
     },

@@ -3,8 +3,11 @@
  * test-posts a real, listening backchat.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeWazzupApi, type FakeWazzupApi } from '../helpers/fake-wazzup-api.js';
+import { findFreePort } from '../helpers/server-process.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -78,6 +81,62 @@ describe('backchat wazzup register', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/HTTP 401/);
     expect(result.stderr).toMatch(/API key was refused/);
+  });
+
+  it('takes a key pasted with its own "Bearer " (sent once, not as "Bearer Bearer …")', async () => {
+    const result = await cli(['wazzup', 'register', '--url', `${webhookUrl}?token=${TOKEN}`, '--api-key', `Bearer ${API_KEY}`], env());
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('says why the API could not be reached, and refuses a key that cannot be sent without calling', async () => {
+    const closed = `http://127.0.0.1:${await findFreePort()}`;
+    const refused = await cli(['wazzup', 'register', '--url', `${webhookUrl}?token=${TOKEN}`, '--api-key', API_KEY], { WAZZUP_API_URL: closed });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`Could not reach Wazzup24 at ${closed}: fetch failed (ECONNREFUSED`);
+    const calls = wazzup.patches.length;
+    const cyrillic = await cli(['wazzup', 'register', '--url', `${webhookUrl}?token=${TOKEN}`, '--api-key', 'ключ'], env());
+    expect(cyrillic.status).toBe(1);
+    expect(cyrillic.stderr).toMatch(/characters an API key cannot have/);
+    expect(wazzup.patches.length).toBe(calls);
+  });
+
+  describe('against an API that answers what the reference notes have seen live', () => {
+    let stub: Server;
+    let stubUrl: string;
+    let answer: { status: number; body: string } = { status: 200, body: '{"ok":true}' };
+    const paths: string[] = [];
+    beforeAll(async () => {
+      stub = createServer((request, response) => {
+        paths.push(`${request.method} ${request.url}`);
+        request.resume();
+        request.on('end', () => response.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body));
+      });
+      await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
+      stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => stub.close(resolve));
+    });
+    const register = (apiUrl: string) => cli(['wazzup', 'register', '--url', 'https://chat.example.com/hook', '--api-key', API_KEY], { WAZZUP_API_URL: apiUrl });
+
+    it('keeps the path of WAZZUP_API_URL (a proxy in front of the API)', async () => {
+      answer = { status: 200, body: '{"ok":true}' };
+      expect((await register(`${stubUrl}/wazzup-proxy/`)).status).toBe(0);
+      expect((await register(`${stubUrl}/wazzup-proxy`)).status).toBe(0);
+      expect(paths.slice(-2)).toEqual(['PATCH /wazzup-proxy/v3/webhooks', 'PATCH /wazzup-proxy/v3/webhooks']);
+    });
+
+    it('explains an error code written in UPPER_SNAKE, and an error body that is null', async () => {
+      answer = { status: 400, body: JSON.stringify({ error: 'TEST_POST_NOT_PASSED', description: 'URI does not return 200 OK on test request.', data: { status: 404 } }) };
+      const upper = await register(stubUrl);
+      expect(upper.status).toBe(1);
+      expect(upper.stderr).toMatch(/got 404 instead of 200/);
+      answer = { status: 500, body: 'null' };
+      const empty = await register(stubUrl);
+      expect(empty.status).toBe(1);
+      expect(empty.stderr).toMatch(/^Wazzup24 answered HTTP 500\./);
+    });
   });
 
   it('refuses a URL Wazzup24 would refuse, without calling it', async () => {

@@ -33,6 +33,22 @@ export type RegisterResult =
       body: string;
     };
 
+/**
+ * The key as Wazzup24 wants it after `Bearer `: a key pasted with its own `Bearer ` (as the
+ * reference notes people do) would otherwise go out as `Bearer Bearer …` and be refused.
+ */
+export function normalizeApiKey(apiKey: string): string {
+  return apiKey.trim().replace(/^bearer\s+/i, '');
+}
+
+/**
+ * An error code as Wazzup24 spells it in one place or another (`testPostNotPassed`,
+ * `TEST_POST_NOT_PASSED`), reduced to one form for comparison: upper case, no underscores.
+ */
+export function errorCodeKey(code: string): string {
+  return code.replace(/_/g, '').toUpperCase();
+}
+
 /** `PATCH /v3/webhooks`: sets the one webhook URL of this API key; Wazzup24 test-posts it first. */
 export async function registerWebhook(options: {
   apiUrl: string;
@@ -41,9 +57,11 @@ export async function registerWebhook(options: {
   subscriptions?: WebhookSubscriptions;
   fetchImpl?: typeof fetch;
 }): Promise<RegisterResult> {
-  const response = await (options.fetchImpl ?? fetch)(new URL('/v3/webhooks', options.apiUrl), {
+  // Under the base URL's own path, for a proxy at https://host/wazzup/ (new URL('/v3/…') would drop it).
+  const endpoint = new URL('v3/webhooks', options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
+  const response = await (options.fetchImpl ?? fetch)(endpoint, {
     method: 'PATCH',
-    headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${normalizeApiKey(options.apiKey)}`, 'content-type': 'application/json' },
     body: JSON.stringify({ webhooksUri: options.webhooksUri, subscriptions: options.subscriptions ?? DEFAULT_SUBSCRIPTIONS }),
     // Wazzup24 test-posts the URL and waits up to 30 s for it.
     signal: AbortSignal.timeout(60_000),
@@ -53,7 +71,8 @@ export async function registerWebhook(options: {
   // Error bodies are `{error, description, data}`, or empty.
   let parsed: { error?: unknown; description?: unknown; data?: unknown } = {};
   try {
-    parsed = JSON.parse(body) as typeof parsed;
+    const json: unknown = JSON.parse(body);
+    if (json !== null && typeof json === 'object') parsed = json as typeof parsed;
   } catch {
     // Not JSON: keep the text.
   }
