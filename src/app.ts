@@ -53,8 +53,10 @@ export async function buildApp(
 
   app.addHook('preClose', async () => lifecycle.beginShutdown());
   app.addHook('onRequest', async (request) => {
-    // Health stays answerable so that a load balancer can see why it should stop sending.
-    if (lifecycle.isShuttingDown() && request.url !== '/api/health' && request.url !== '/api/ready') {
+    // Health stays answerable so that a load balancer can see why it should stop sending (whatever
+    // query string its probe adds).
+    const path = request.url.split('?', 1)[0];
+    if (lifecycle.isShuttingDown() && path !== '/api/health' && path !== '/api/ready') {
       throw new AppError('internal_error', 503, 'Service is shutting down');
     }
   });

@@ -141,6 +141,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toEqual({ status: 'error', message: 'Not ready: shutting down', code: 503 });
       expect((await t.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'GET', url: '/api/health?probe=1' })).statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'GET', url: '/api/ready?probe=1' })).json()).toEqual({ status: 'error', message: 'Not ready: shutting down', code: 503 });
       const webhook = await t.postWebhook(message(), { 'user-agent': 'during-shutdown' });
       expect(webhook.statusCode).toBe(503);
       expect(webhook.json()).toMatchObject({ status: 'error', message: 'Service is shutting down' });
@@ -151,7 +153,7 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       // Planned, not a fault: the request's line at info, no error with a stack trace.
       const levels = lines.map((line) => JSON.parse(line) as { level: number; msg: string; statusCode?: number });
       expect(levels.filter((line) => line.level >= 50)).toEqual([]);
-      expect(levels.filter((line) => line.msg === 'request completed').map((line) => line.statusCode)).toEqual([503, 200, 503]);
+      expect(levels.filter((line) => line.msg === 'request completed').map((line) => line.statusCode)).toEqual([503, 200, 200, 503, 503]);
     } finally {
       await t.close();
     }
