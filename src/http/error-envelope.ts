@@ -64,8 +64,10 @@ function validationErrors(error: Partial<FastifyError>): FieldErrors {
   // Keyed like the domain's own errors: the field's dotted path, without `body.` or `querystring.`.
   for (const item of error.validation ?? []) {
     const segments = item.instancePath.split('/').slice(1);
-    const missing = (item.params as { missingProperty?: string } | undefined)?.missingProperty;
-    if (item.keyword === 'required' && missing) segments.push(missing);
+    const params = item.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+    if (item.keyword === 'required' && params?.missingProperty) segments.push(params.missingProperty);
+    // An unknown field is named, as a missing one is, rather than reported against its whole object.
+    if (item.keyword === 'additionalProperties' && params?.additionalProperty) segments.push(params.additionalProperty);
     const path = segments.join('.') || String(error.validationContext ?? 'body');
     (errors[path] ??= []).push(item.message ?? 'is invalid');
   }

@@ -11,6 +11,8 @@ import { presentChat, presentContact, presentMessage } from './presenters/inbox.
 import { authErrors, bearerSecurity, idParam, pageOf } from './schemas.js';
 
 const notFound = { 404: { $ref: 'Error#' } };
+/** Its query or path refused (an unknown parameter, a limit out of range, a cursor not ours). */
+const badRequest = { 400: { $ref: 'Error#' } };
 const limit = { type: 'integer', minimum: 1, maximum: 200, default: 50 };
 
 export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxService; auth: OperatorAuth }): Promise<void> {
@@ -41,7 +43,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
             },
           },
         },
-        response: { 200: pageOf('Chat'), ...authErrors },
+        response: { 200: pageOf('Chat'), ...badRequest, ...authErrors },
       },
     },
     async (request) => {
@@ -63,7 +65,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
 
   app.get(
     '/api/chats/:id',
-    { schema: { tags: ['chats'], summary: 'One chat', security: bearerSecurity, params: idParam, response: { 200: { $ref: 'Chat#' }, ...authErrors, ...notFound } } },
+    { schema: { tags: ['chats'], summary: 'One chat', security: bearerSecurity, params: idParam, response: { 200: { $ref: 'Chat#' }, ...badRequest, ...authErrors, ...notFound } } },
     async (request) => presentChat(await inbox.getChat((request.params as { id: string }).id)),
   );
 
@@ -81,7 +83,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
           minProperties: 1,
           properties: { status: { type: 'string', enum: [...CHAT_STATUSES] }, assigneeId: { type: ['string', 'null'], minLength: 1, maxLength: 64 } },
         },
-        response: { 200: { $ref: 'Chat#' }, 400: { $ref: 'Error#' }, ...authErrors, ...notFound },
+        response: { 200: { $ref: 'Chat#' }, ...badRequest, ...authErrors, ...notFound },
       },
     },
     async (request) => {
@@ -99,7 +101,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
         security: bearerSecurity,
         params: idParam,
         body: { type: ['object', 'null'], additionalProperties: false, properties: { upToMessageId: { type: 'string', maxLength: 64 } } },
-        response: { 200: { $ref: 'Chat#' }, 400: { $ref: 'Error#' }, ...authErrors, ...notFound },
+        response: { 200: { $ref: 'Chat#' }, ...badRequest, ...authErrors, ...notFound },
       },
     },
     async (request) => {
@@ -117,7 +119,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
         security: bearerSecurity,
         params: idParam,
         querystring: { type: 'object', additionalProperties: false, properties: { limit, cursor: { type: 'string', maxLength: 500 } } },
-        response: { 200: pageOf('Message'), ...authErrors, ...notFound },
+        response: { 200: pageOf('Message'), ...badRequest, ...authErrors, ...notFound },
       },
     },
     async (request) => {
@@ -144,7 +146,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
           additionalProperties: false,
           properties: { q: { type: 'string', minLength: 1, maxLength: 200 }, limit, cursor: { type: 'string', maxLength: 500 } },
         },
-        response: { 200: pageOf('Contact'), ...authErrors },
+        response: { 200: pageOf('Contact'), ...badRequest, ...authErrors },
       },
     },
     async (request) => {
@@ -166,6 +168,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
         params: idParam,
         response: {
           200: { allOf: [{ $ref: 'Contact#' }, { type: 'object', properties: { chats: { type: 'array', items: { $ref: 'Chat#' } } } }] },
+          ...badRequest,
           ...authErrors,
           ...notFound,
         },

@@ -22,6 +22,9 @@ const WEBHOOK_BODY_DOC = {
   },
 };
 
+/** Marks, between the two transforms below, an operation whose body is optional. */
+const OPTIONAL_BODY = 'x-backchat-optional-body';
+
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -38,7 +41,22 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transform: ({ schema, url, route }) => {
       const documented = { ...(schema as Record<string, unknown>) };
       if (url === '/api/webhooks/wazzup24' && route.method === 'POST') documented.body = WEBHOOK_BODY_DOC;
+      // A body that may be null may be left out; @fastify/swagger marks every body required.
+      const bodyType = (documented.body as { type?: unknown } | undefined)?.type;
+      if (Array.isArray(bodyType) && bodyType.includes('null')) documented[OPTIONAL_BODY] = true;
       return { schema: documented as typeof schema, url };
+    },
+    transformObject: (document) => {
+      // Always the OpenAPI form here (the `openapi` option above), never Swagger 2's.
+      if (!('openapiObject' in document)) return document.swaggerObject;
+      for (const operations of Object.values(document.openapiObject.paths ?? {})) {
+        for (const operation of Object.values(operations as Record<string, Record<string, unknown>>)) {
+          if (!operation[OPTIONAL_BODY]) continue;
+          delete operation[OPTIONAL_BODY];
+          (operation.requestBody as { required?: boolean }).required = false;
+        }
+      }
+      return document.openapiObject;
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });

@@ -16,7 +16,7 @@ import type { IntakeService } from '../intake/intake.service.js';
 import type { Executor } from '../storage/executor.js';
 import type { OperatorAuth } from './operator-auth.js';
 import { presentWebhookEvent, presentWebhookStats } from './presenters/webhook-event.presenter.js';
-import { bearerSecurity } from './schemas.js';
+import { authErrors, bearerSecurity } from './schemas.js';
 
 export interface WebhookLogRoutesOptions {
   db: Executor;
@@ -27,6 +27,13 @@ export interface WebhookLogRoutesOptions {
 const MAX_BULK_REPLAY = 1000;
 /** A bound of a time window; parseWindow checks that it is a date within the range of dates. */
 const timeBound = { type: 'string', maxLength: 64, description: 'An ISO-8601 date or epoch milliseconds' };
+
+/**
+ * The documented answers of a route: a 200 of any shape (a schema listing fields would also make
+ * Fastify drop from the answer whatever field it left out; the presenters define the shape), and
+ * these refusals with those of every admin route.
+ */
+const answers = (...refusals: number[]) => ({ 200: {}, ...Object.fromEntries(refusals.map((code) => [code, { $ref: 'Error#' }])), ...authErrors });
 
 export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLogRoutesOptions): Promise<void> {
   const { db, intake } = options;
@@ -39,6 +46,7 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
         tags: ['webhook log'],
         summary: 'List webhook requests, newest first',
         security: bearerSecurity,
+        response: answers(400),
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -69,14 +77,14 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
     },
   );
 
-  app.get('/api/webhook-events/:id', { schema: { tags: ['webhook log'], summary: 'One webhook request with its body', security: bearerSecurity } }, async (request) => {
+  app.get('/api/webhook-events/:id', { schema: { tags: ['webhook log'], summary: 'One webhook request with its body', security: bearerSecurity, response: answers(404) } }, async (request) => {
     const { id } = request.params as { id: string };
     const entry = await getWebhookLogEntry(db, id);
     if (!entry) throw new AppError('not_found', 404, 'No webhook event with this id');
     return presentWebhookEvent(entry, { withBody: true });
   });
 
-  app.post('/api/webhook-events/:id/replay', { schema: { tags: ['webhook log'], summary: 'Replay one recorded webhook (idempotent)', security: bearerSecurity } }, async (request) => {
+  app.post('/api/webhook-events/:id/replay', { schema: { tags: ['webhook log'], summary: 'Replay one recorded webhook (idempotent)', security: bearerSecurity, response: answers(404, 409) } }, async (request) => {
     const { id } = request.params as { id: string };
     const replay = await intake.replay(id);
     if (!replay) throw new AppError('not_found', 404, 'No webhook event with this id');
@@ -90,6 +98,7 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
         tags: ['webhook log'],
         summary: 'Replay every failed webhook of a time range',
         security: bearerSecurity,
+        response: answers(400),
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
@@ -121,6 +130,7 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
         tags: ['webhook log'],
         summary: 'Counts, error ratio and latency of webhooks over a window',
         security: bearerSecurity,
+        response: answers(400),
         querystring: { type: 'object', properties: { window: { type: 'string', default: '1h' } } },
       },
     },

@@ -869,6 +869,11 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       expect(Object.keys(missing.errors ?? {})).toEqual(['email']);
       const query = expectError(await request(t, 'GET', '/api/chats?status=archived', { token: operator.token }), 400);
       expect(Object.keys(query.errors ?? {})).toEqual(['status']);
+      // An unknown field is named too, in a query and in a body.
+      const unknownQuery = expectError(await request(t, 'GET', '/api/chats?stauts=open', { token: operator.token }), 400);
+      expect(unknownQuery.errors).toEqual({ stauts: ['must NOT have additional properties'] });
+      const unknownBody = expectError(await request(t, 'PATCH', `/api/chats/${fixture.chat}`, { token: operator.token, body: { asigneeId: null } }), 400);
+      expect(Object.keys(unknownBody.errors ?? {})).toEqual(['asigneeId']);
     });
 
     describe('OpenAPI', () => {
@@ -905,6 +910,28 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         }
         expect(spec.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
         expect(spec.paths['/api/auth/login'].post.security).toBeUndefined();
+      });
+
+      // What a client generated from the document must expect: the refusals the routes give.
+      it('documents the refusals the routes give, and which bodies may be left out', async () => {
+        const spec = ok(await request(t, 'GET', '/api/openapi.json'));
+        const codes = (path: string, method: string) => Object.keys(spec.paths[path][method].responses).sort();
+        for (const { route } of PROTECTED_ROUTES) {
+          const [method, path] = route.split(' ') as [string, string];
+          expect(codes(path.replace(/:(\w+)/g, '{$1}'), method.toLowerCase()), route).toEqual(expect.arrayContaining(['401', '403']));
+        }
+        expectError(await request(t, 'GET', '/api/chats?limit=0', { token: operator.token }), 400);
+        for (const path of ['/api/chats', '/api/chats/{id}', '/api/chats/{id}/messages', '/api/contacts', '/api/contacts/{id}']) {
+          expect(codes(path, 'get'), path).toContain('400');
+        }
+        expect(codes('/api/webhook-events', 'get')).toEqual(['200', '400', '401', '403']);
+        expect(codes('/api/webhook-events/{id}', 'get')).toEqual(['200', '401', '403', '404']);
+        expect(codes('/api/webhook-events/{id}/replay', 'post')).toEqual(['200', '401', '403', '404', '409']);
+        expect(codes('/api/stats/webhooks', 'get')).toEqual(['200', '400', '401', '403']);
+        expect(spec.paths['/api/chats/{id}/read'].post.requestBody.required).toBe(false);
+        expect(spec.paths['/api/webhook-events/replay'].post.requestBody.required).toBe(false);
+        expect(spec.paths['/api/users'].post.requestBody.required).toBe(true);
+        expect(JSON.stringify(spec)).not.toContain('x-backchat');
       });
 
       it('serves the docs page as HTML', async () => {
