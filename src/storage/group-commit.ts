@@ -6,9 +6,12 @@
  * A unit of work must touch nothing but the transaction it is given: it may run twice, because
  * when a batch fails, the batch is rolled back and every unit is retried alone, so that one bad
  * event fails only its own request. Rows a unit adds with `insertAtCommit` are written after the
- * batch's last unit, before the commit. A batch that fails before its first unit ran (no
- * connection, the writers' lock not granted in time) fails every unit at once: retrying them
- * alone would only make each wait as long again.
+ * batch's last unit, before the commit.
+ *
+ * A batch whose transaction could not even begin (a pooled PostgreSQL connection that died during
+ * a failover, say) is tried once more as a whole, on another connection: nothing in it has run.
+ * A batch that began but failed in `onBegin` (the writers' lock not granted in time) fails every
+ * unit at once: retrying them alone would only make each wait as long again.
  */
 import type { Kysely, Transaction } from 'kysely';
 import { openInsertsAtCommit, writeInsertsAtCommit } from './insert-at-commit.js';
@@ -50,10 +53,13 @@ export interface GroupCommitOptions<DB> {
 export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOptions<DB>): GroupCommitter<DB> {
   const queue: Pending<DB>[] = [];
   let writing: Promise<void> | undefined;
-  const transaction = <T>(work: (trx: Transaction<DB>) => Promise<T>) =>
+  /** `reached` learns how far the transaction got, so that a failure can be told apart. */
+  const transaction = <T>(work: (trx: Transaction<DB>) => Promise<T>, reached?: (stage: 'begun' | 'units') => void) =>
     db.transaction().execute(async (trx) => {
+      reached?.('begun');
       openInsertsAtCommit(trx);
       await options.onBegin?.(trx);
+      reached?.('units');
       const result = await work(trx);
       await writeInsertsAtCommit(trx);
       await options.onEnd?.(trx);
@@ -63,17 +69,27 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
   const writeBatch = async (batch: Pending<DB>[]): Promise<void> => {
     const started = performance.now();
     let failedUnits = 0;
-    let unitsStarted = false;
+    const progress: { stage: 'not begun' | 'begun' | 'units' } = { stage: 'not begun' };
+    const runAll = () =>
+      transaction(
+        async (trx) => {
+          const out: unknown[] = [];
+          for (const unit of batch) out.push(await unit.work(trx));
+          return out;
+        },
+        (reached) => (progress.stage = reached),
+      );
     try {
-      const results = await transaction(async (trx) => {
-        unitsStarted = true;
-        const out: unknown[] = [];
-        for (const unit of batch) out.push(await unit.work(trx));
-        return out;
-      });
+      let results: unknown[];
+      try {
+        results = await runAll();
+      } catch (error) {
+        if (progress.stage !== 'not begun') throw error;
+        results = await runAll();
+      }
       batch.forEach((unit, i) => unit.resolve(results[i]));
     } catch (batchError) {
-      if (batch.length === 1 || !unitsStarted) {
+      if (batch.length === 1 || progress.stage !== 'units') {
         for (const unit of batch) unit.reject(batchError);
         failedUnits = batch.length;
       } else {
