@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { newId } from '../../storage/ids.js';
-import { insertWebhookLogEntry, lastAcceptedWebhookAt, listFailedWebhookLogIds } from './webhook-log.repository.js';
+import { insertWebhookLogEntry, lastAcceptedWebhookAt, listFailedWebhookLogIds, webhookLogStats } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookOutcome } from './webhook-log.types.js';
 
 describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)', (dialect) => {
@@ -12,6 +12,7 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
     receivedAt: number,
     outcome: WebhookOutcome,
     replay: { of?: string; lastOutcome?: WebhookOutcome } = {},
+    durationMs = 1,
   ): Promise<string> => {
     const id = newId();
     const row: WebhookLogEntry = {
@@ -25,7 +26,7 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
       subject: null,
       outcome,
       httpStatus: outcome === 'failed' ? 500 : 200,
-      durationMs: 1,
+      durationMs,
       error: null,
       rawBody: '{}',
       authScheme: replay.of ? 'replay' : null,
@@ -62,5 +63,17 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
     const sent = await entry(T + 200, 'accepted');
     await entry(T + 300, 'accepted', { of: sent });
     expect(await lastAcceptedWebhookAt(db())).toBe(T + 200);
+  });
+
+  // Nearest rank: the p-th percentile is the smallest duration that at least p of them do not
+  // exceed. Of two durations the median is the lower one, not the higher.
+  it('reads latency percentiles by nearest rank', async () => {
+    const window = { from: T + 1000, to: T + 2000 };
+    await entry(T + 1000, 'accepted', {}, 10);
+    await entry(T + 1001, 'accepted', {}, 30);
+    expect((await webhookLogStats(db(), window)).latencyMs).toEqual({ p50: 10, p95: 30 });
+    for (let i = 2; i < 20; i += 1) await entry(T + 1000 + i, 'accepted', {}, 100 + i);
+    // 20 durations: the 10th smallest is the median, the 19th the p95.
+    expect((await webhookLogStats(db(), window)).latencyMs).toEqual({ p50: 109, p95: 118 });
   });
 });

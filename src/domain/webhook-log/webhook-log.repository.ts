@@ -205,7 +205,10 @@ export async function lastAcceptedWebhookAt(db: Executor): Promise<number | null
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }
 
-/** Counts and latency over [from, to). Percentiles are read with OFFSET on the sorted durations. */
+/**
+ * Counts and latency over [from, to). Percentiles are by nearest rank (the smallest duration that
+ * at least p of them do not exceed), read with OFFSET on the sorted durations.
+ */
 export async function webhookLogStats(db: Executor, window: { from: number; to: number }): Promise<WebhookLogStats> {
   const inWindow = db
     .selectFrom('webhook_events')
@@ -225,7 +228,7 @@ export async function webhookLogStats(db: Executor, window: { from: number; to: 
       .where('outcome', 'in', ['accepted', 'duplicate', 'partial', 'failed'])
       .orderBy('duration_ms')
       .limit(1)
-      .offset(Math.min(processed - 1, Math.floor(p * processed)))
+      .offset(Math.max(0, Math.ceil(p * processed) - 1))
       .executeTakeFirst();
     return row ? Math.round(row.duration_ms * 100) / 100 : null;
   };
