@@ -3,7 +3,15 @@
  * (PATCH /v3/webhooks) and says in plain words what Wazzup24 answered.
  */
 import { parseArgs } from 'node:util';
-import { errorCodeKey, MAX_WEBHOOK_URI_LENGTH, normalizeApiKey, registerWebhook } from '../integrations/wazzup/wazzup-api.js';
+import {
+  DEFAULT_SUBSCRIPTIONS,
+  errorCodeKey,
+  MAX_WEBHOOK_URI_LENGTH,
+  normalizeApiKey,
+  readWebhookSettings,
+  registerWebhook,
+  type WebhookSubscriptions,
+} from '../integrations/wazzup/wazzup-api.js';
 import { cliConfig, CliError, type CliIo } from './cli-context.js';
 
 export const WAZZUP_USAGE = `Usage:
@@ -21,25 +29,62 @@ export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
   if (!/^[\x21-\x7e]+$/.test(apiKey)) throw new CliError('The API key holds characters an API key cannot have (spaces or non-Latin letters): copy it again from Wazzup24.');
 
   const url = values.url;
-  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new CliError(`"${url}" is not an http(s) URL.`);
+  // What the command prints: the URL with its token hidden, since terminals and CI logs keep output.
+  const shown = withoutSecrets(url);
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new CliError(`"${shown}" is not an http(s) URL.`);
   if (url.length > MAX_WEBHOOK_URI_LENGTH) {
     throw new CliError(`The URL is ${url.length} characters long; Wazzup24 accepts at most ${MAX_WEBHOOK_URI_LENGTH}, query string included.`);
   }
 
+  const api = { apiUrl: config.wazzupApiUrl, apiKey };
   let result;
   try {
-    result = await registerWebhook({ apiUrl: config.wazzupApiUrl, apiKey, webhooksUri: url });
+    result = await registerWebhook({ ...api, webhooksUri: url });
   } catch (error) {
     throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${describeFailure(error)}`);
   }
-  if (result.ok) {
-    io.out.write(
-      `Wazzup24 accepted the webhook URL (HTTP ${result.status}). It sent its test request to ${url} and got 200.\n` +
-        'Subscribed to messages and statuses; contact and deal creation, channel and template updates are off.\n',
-    );
+  if (!result.ok) throw new CliError(explain(result, shown));
+  io.out.write(`Wazzup24 accepted the webhook URL (HTTP ${result.status}). It sent its test request to ${shown} and got 200.\n`);
+  await confirmSettings(api, url, io);
+}
+
+/**
+ * Reads the settings back, because an answer of 200 is not proof of what Wazzup24 keeps: a live
+ * account has been seen naming a switch differently from the documentation.
+ */
+async function confirmSettings(api: { apiUrl: string; apiKey: string }, url: string, io: CliIo): Promise<void> {
+  let read;
+  try {
+    read = await readWebhookSettings(api);
+  } catch (error) {
+    io.err.write(`Could not read the settings back (${describeFailure(error)}): check them in Wazzup24.\n`);
     return;
   }
-  throw new CliError(explain(result, url));
+  if (!read.ok) {
+    io.err.write(`Could not read the settings back (HTTP ${read.status}): check them in Wazzup24.\n`);
+    return;
+  }
+  const { webhooksUri, subscriptions } = read.settings;
+  if (webhooksUri !== url) {
+    throw new CliError(`Wazzup24 accepted the URL but now reports ${webhooksUri === null ? 'no webhook URL' : withoutSecrets(webhooksUri)}: run the command again, or check in Wazzup24.`);
+  }
+  const names = (wanted: boolean) => (Object.keys(DEFAULT_SUBSCRIPTIONS) as (keyof WebhookSubscriptions)[]).filter((name) => subscriptions[name] === wanted);
+  io.out.write(`Read back: webhooks go to ${withoutSecrets(webhooksUri)}; on: ${names(true).join(', ') || 'nothing'}; off: ${names(false).join(', ') || 'nothing'}.\n`);
+  if (!subscriptions.messagesAndStatuses) {
+    io.err.write('Wazzup24 reports messagesAndStatuses off: no messages will arrive. Run the command again, or switch it on in Wazzup24.\n');
+  }
+}
+
+/** The URL with the values of its query parameters hidden (`?token=…`); unparsable text as it is. */
+function withoutSecrets(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.search === '') return url;
+    for (const key of new Set(parsed.searchParams.keys())) parsed.searchParams.set(key, 'HIDDEN');
+    return parsed.toString().replace(/=HIDDEN/g, '=…');
+  } catch {
+    return url;
+  }
 }
 
 function explain(result: { status: number; error: string | null; description: string | null; data: unknown; body: string }, url: string): string {

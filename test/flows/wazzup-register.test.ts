@@ -54,6 +54,11 @@ describe('backchat wazzup register', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/Wazzup24 accepted the webhook URL/);
+    // Read back from the API, which the documentation shows answering "true" and "false".
+    expect(result.stdout).toContain(
+      `Read back: webhooks go to ${webhookUrl}?token=…; on: messagesAndStatuses; off: contactsAndDealsCreation, channelsUpdates, templateStatus.`,
+    );
+    expect(result.stdout).not.toContain(TOKEN);
     expect(wazzup.patches.at(-1)).toEqual({
       webhooksUri: `${webhookUrl}?token=${TOKEN}`,
       subscriptions: { messagesAndStatuses: true, contactsAndDealsCreation: false, channelsUpdates: false, templateStatus: false },
@@ -74,6 +79,8 @@ describe('backchat wazzup register', () => {
     expect(result.stderr).toMatch(/HTTP 400 testPostNotPassed/);
     expect(result.stderr).toMatch(/got 401 instead of 200/);
     expect(result.stderr).toMatch(/WEBHOOK_TOKENS/);
+    expect(result.stderr).toContain(`${webhookUrl}?token=… and got 401`);
+    expect(result.stderr).not.toContain('wrong-token');
   });
 
   it('explains a refused API key', async () => {
@@ -104,13 +111,18 @@ describe('backchat wazzup register', () => {
   describe('against an API that answers what the reference notes have seen live', () => {
     let stub: Server;
     let stubUrl: string;
+    const registered = 'https://chat.example.com/hook';
+    // As a live account answered GET /v3/webhooks: booleans, and the template switch renamed.
+    const liveSettings = { status: 200, body: JSON.stringify({ webhooksUri: registered, subscriptions: { messagesAndStatuses: true, contactsAndDealsCreation: false, wabaTemplatesStatus: true } }) };
     let answer: { status: number; body: string } = { status: 200, body: '{"ok":true}' };
+    let settingsAnswer = liveSettings;
     const paths: string[] = [];
     beforeAll(async () => {
       stub = createServer((request, response) => {
         paths.push(`${request.method} ${request.url}`);
+        const { status, body } = request.method === 'GET' ? settingsAnswer : answer;
         request.resume();
-        request.on('end', () => response.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body));
+        request.on('end', () => response.writeHead(status, { 'content-type': 'application/json' }).end(body));
       });
       await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
       stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
@@ -118,13 +130,38 @@ describe('backchat wazzup register', () => {
     afterAll(async () => {
       await new Promise((resolve) => stub.close(resolve));
     });
-    const register = (apiUrl: string) => cli(['wazzup', 'register', '--url', 'https://chat.example.com/hook', '--api-key', API_KEY], { WAZZUP_API_URL: apiUrl });
+    const register = (apiUrl: string) => cli(['wazzup', 'register', '--url', registered, '--api-key', API_KEY], { WAZZUP_API_URL: apiUrl });
 
     it('keeps the path of WAZZUP_API_URL (a proxy in front of the API)', async () => {
       answer = { status: 200, body: '{"ok":true}' };
+      settingsAnswer = liveSettings;
       expect((await register(`${stubUrl}/wazzup-proxy/`)).status).toBe(0);
       expect((await register(`${stubUrl}/wazzup-proxy`)).status).toBe(0);
-      expect(paths.slice(-2)).toEqual(['PATCH /wazzup-proxy/v3/webhooks', 'PATCH /wazzup-proxy/v3/webhooks']);
+      expect(paths.slice(-4)).toEqual(['PATCH /wazzup-proxy/v3/webhooks', 'GET /wazzup-proxy/v3/webhooks', 'PATCH /wazzup-proxy/v3/webhooks', 'GET /wazzup-proxy/v3/webhooks']);
+    });
+
+    it('reads the settings back: booleans and the live name of the template switch; a URL not kept is an error', async () => {
+      answer = { status: 200, body: '{"ok":true}' };
+      settingsAnswer = liveSettings;
+      const live = await register(stubUrl);
+      expect(live.status).toBe(0);
+      expect(live.stdout).toContain(`Read back: webhooks go to ${registered}; on: messagesAndStatuses, templateStatus; off: contactsAndDealsCreation, channelsUpdates.`);
+
+      settingsAnswer = { status: 200, body: JSON.stringify({ webhooksUri: 'https://n8n.example.com/webhook?secret=s3cr3t', subscriptions: { messagesAndStatuses: 'true' } }) };
+      const taken = await register(stubUrl);
+      expect(taken.status).toBe(1);
+      expect(taken.stderr).toContain('Wazzup24 accepted the URL but now reports https://n8n.example.com/webhook?secret=…');
+
+      settingsAnswer = { status: 200, body: JSON.stringify({ webhooksUri: registered, subscriptions: { messagesAndStatuses: 'false' } }) };
+      const off = await register(stubUrl);
+      expect(off.status).toBe(0);
+      expect(off.stderr).toMatch(/messagesAndStatuses off: no messages will arrive/);
+
+      // The URL was accepted; only the check could not be made.
+      settingsAnswer = { status: 500, body: '' };
+      const unread = await register(stubUrl);
+      expect(unread.status).toBe(0);
+      expect(unread.stderr).toContain('Could not read the settings back (HTTP 500): check them in Wazzup24.');
     });
 
     it('explains an error code written in UPPER_SNAKE, and an error body that is null', async () => {

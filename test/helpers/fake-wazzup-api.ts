@@ -2,7 +2,7 @@
  * A local stand-in for the Wazzup24 API v3, behaving as its documentation says (we cannot call
  * the real one from tests): `PATCH /v3/webhooks` checks the API key and the URI, test-posts
  * `{"test":true}` to the URI, and keeps the URL only if that answered 200; `GET /v3/webhooks`
- * returns the settings.
+ * returns the settings, with the switches as strings as the documentation shows them.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 
@@ -14,10 +14,12 @@ export interface FakeWazzupApi {
   close(): Promise<void>;
 }
 
+type Settings = { webhooksUri: string; subscriptions: Record<string, boolean> };
+
 export async function startFakeWazzupApi(options: { apiKey: string; crmKey?: string }): Promise<FakeWazzupApi> {
   const app: FastifyInstance = Fastify({ logger: false });
   const patches: unknown[] = [];
-  let settings: { webhooksUri: string; subscriptions: Record<string, boolean> } | null = null;
+  let settings: Settings | null = null;
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.headers.authorization !== `Bearer ${options.apiKey}`) {
@@ -63,7 +65,10 @@ export async function startFakeWazzupApi(options: { apiKey: string; crmKey?: str
     return reply.code(200).type('application/json').send('{ ok }');
   });
 
-  app.get('/v3/webhooks', async () => settings ?? { webhooksUri: null, subscriptions: {} });
+  app.get('/v3/webhooks', async () => {
+    const switches = Object.fromEntries(Object.entries(settings?.subscriptions ?? {}).map(([name, on]) => [name, String(on)]));
+    return { webhooksUri: settings?.webhooksUri ?? null, subscriptions: switches };
+  });
 
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address() as { port: number };

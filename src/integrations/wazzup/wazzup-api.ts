@@ -49,23 +49,39 @@ export function errorCodeKey(code: string): string {
   return code.replace(/_/g, '').toUpperCase();
 }
 
-/** `PATCH /v3/webhooks`: sets the one webhook URL of this API key; Wazzup24 test-posts it first. */
-export async function registerWebhook(options: {
+interface ApiCall {
   apiUrl: string;
   apiKey: string;
-  webhooksUri: string;
-  subscriptions?: WebhookSubscriptions;
   fetchImpl?: typeof fetch;
-}): Promise<RegisterResult> {
+}
+
+/** One call to the API: under the base URL's own path, with the key as a bearer token. */
+function callApi(options: ApiCall, method: 'GET' | 'PATCH', path: string, body?: unknown, timeoutMs = 15_000): Promise<Response> {
   // Under the base URL's own path, for a proxy at https://host/wazzup/ (new URL('/v3/…') would drop it).
-  const endpoint = new URL('v3/webhooks', options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
-  const response = await (options.fetchImpl ?? fetch)(endpoint, {
-    method: 'PATCH',
-    headers: { authorization: `Bearer ${normalizeApiKey(options.apiKey)}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ webhooksUri: options.webhooksUri, subscriptions: options.subscriptions ?? DEFAULT_SUBSCRIPTIONS }),
-    // Wazzup24 test-posts the URL and waits up to 30 s for it.
-    signal: AbortSignal.timeout(60_000),
+  const endpoint = new URL(path, options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
+  return (options.fetchImpl ?? fetch)(endpoint, {
+    method,
+    headers: {
+      authorization: `Bearer ${normalizeApiKey(options.apiKey)}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(timeoutMs),
   });
+}
+
+/** `PATCH /v3/webhooks`: sets the one webhook URL of this API key; Wazzup24 test-posts it first. */
+export async function registerWebhook(
+  options: ApiCall & { webhooksUri: string; subscriptions?: WebhookSubscriptions },
+): Promise<RegisterResult> {
+  const response = await callApi(
+    options,
+    'PATCH',
+    'v3/webhooks',
+    { webhooksUri: options.webhooksUri, subscriptions: options.subscriptions ?? DEFAULT_SUBSCRIPTIONS },
+    // Wazzup24 test-posts the URL and waits up to 30 s for it.
+    60_000,
+  );
   const body = await response.text();
   if (response.ok) return { ok: true, status: response.status, body };
   // Error bodies are `{error, description, data}`, or empty.
@@ -83,5 +99,42 @@ export async function registerWebhook(options: {
     description: typeof parsed.description === 'string' ? parsed.description : null,
     data: parsed.data ?? null,
     body,
+  };
+}
+
+export interface WebhookSettings {
+  webhooksUri: string | null;
+  subscriptions: WebhookSubscriptions;
+}
+
+/**
+ * `GET /v3/webhooks`: the settings Wazzup24 keeps. The documentation shows the switches as
+ * strings ("true"), a live account answered booleans and named the template switch
+ * `wabaTemplatesStatus`; all of these are read. Not ok when the answer is an error or not an object.
+ */
+export async function readWebhookSettings(options: ApiCall): Promise<{ ok: true; settings: WebhookSettings } | { ok: false; status: number; body: string }> {
+  const response = await callApi(options, 'GET', 'v3/webhooks');
+  const body = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok || json === null || typeof json !== 'object') return { ok: false, status: response.status, body };
+  const { webhooksUri, subscriptions } = json as { webhooksUri?: unknown; subscriptions?: unknown };
+  const switches = (subscriptions !== null && typeof subscriptions === 'object' ? subscriptions : {}) as Record<string, unknown>;
+  const on = (value: unknown) => value === true || value === 'true';
+  return {
+    ok: true,
+    settings: {
+      webhooksUri: typeof webhooksUri === 'string' && webhooksUri !== '' ? webhooksUri : null,
+      subscriptions: {
+        messagesAndStatuses: on(switches.messagesAndStatuses),
+        contactsAndDealsCreation: on(switches.contactsAndDealsCreation),
+        channelsUpdates: on(switches.channelsUpdates),
+        templateStatus: on(switches.templateStatus ?? switches.wabaTemplatesStatus),
+      },
+    },
   };
 }
