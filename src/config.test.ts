@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       writeLockTimeoutSeconds: 5,
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
+      phoneDefaultCountry: null,
       webhookLogRetentionDays: 30,
       webhookLogBodyRetentionDays: 7,
     });
@@ -159,6 +160,12 @@ describe('loadConfig', () => {
 
   it('accepts sqlite::memory:', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).databaseUrl).toBe('sqlite::memory:');
+  });
+
+  it('reads the country of local phone numbers, in either case, and refuses an unknown one', () => {
+    expect(loadConfig({ PHONE_DEFAULT_COUNTRY: 'kz' }).phoneDefaultCountry).toBe('KZ');
+    expect(() => loadConfig({ PHONE_DEFAULT_COUNTRY: 'Kazakhstan' })).toThrow(/PHONE_DEFAULT_COUNTRY must be a two-letter country code/);
+    expect(() => loadConfig({ PHONE_DEFAULT_COUNTRY: 'XX' })).toThrow(/got "XX"/);
   });
 
   it('lists every problem at once', () => {

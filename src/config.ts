@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { isPhoneCountry, type PhoneCountry } from './domain/phone.js';
 import { mappedRangeProblem } from './intake/ip-allowlist.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -63,6 +64,8 @@ export interface Config {
   readonly wazzupApiUrl: string;
   /** The Wazzup24 API key, for registering the webhook (and, later, sending replies). */
   readonly wazzupApiKey: string | null;
+  /** Where phone numbers written the local way ("8 777 …") are from; null reads only international ones. */
+  readonly phoneDefaultCountry: PhoneCountry | null;
   /** Webhook log rows older than this many days are deleted. */
   readonly webhookLogRetentionDays: number;
   /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
@@ -196,6 +199,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
+  const phoneCountryRaw = env.PHONE_DEFAULT_COUNTRY?.trim().toUpperCase() || null;
+  if (phoneCountryRaw !== null && !isPhoneCountry(phoneCountryRaw)) {
+    problems.push(`PHONE_DEFAULT_COUNTRY must be a two-letter country code such as KZ or RU, got "${env.PHONE_DEFAULT_COUNTRY}"`);
+  }
 
   const databaseUrl = env.DATABASE_URL?.trim() || 'sqlite:./data/backchat.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
@@ -240,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeLockTimeoutSeconds,
     wazzupApiUrl,
     wazzupApiKey,
+    phoneDefaultCountry: phoneCountryRaw !== null && isPhoneCountry(phoneCountryRaw) ? phoneCountryRaw : null,
     webhookLogRetentionDays,
     webhookLogBodyRetentionDays,
   });

@@ -86,6 +86,7 @@ export async function openDependencies(
     logger,
     authenticator,
     maxJsonDepth: config.webhookMaxJsonDepth,
+    phoneCountry: config.phoneDefaultCountry,
     now,
   });
   return {
@@ -94,7 +95,7 @@ export async function openDependencies(
     bus,
     commitChange,
     intake,
-    inbox: createInboxService({ db: database.db, commitChange, now }),
+    inbox: createInboxService({ db: database.db, commitChange, now, phoneCountry: config.phoneDefaultCountry }),
     metrics,
     feed: createEventFeed({ database, bus, onError: (error) => logger.error({ err: error }, 'event feed failed') }),
     activity,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizePhone } from './phone.js';
+import { normalizePhone, phoneSearchDigits } from './phone.js';
 
 describe('normalizePhone', () => {
   it.each([
@@ -37,5 +37,41 @@ describe('normalizePhone', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('normalizePhone with a local country', () => {
+  it.each([
+    ['8 777 123 45 67', 'KZ', '+77771234567'],
+    ['87771234567', 'KZ', '+77771234567'],
+    ['8 (916) 123-45-67', 'RU', '+79161234567'],
+    ['07700 900123', 'GB', '+447700900123'],
+  ] as const)('reads %s, which cannot be international, as a local number of %s', (raw, country, e164) => {
+    expect(normalizePhone(raw)).toBeNull();
+    expect(normalizePhone(raw, country)).toBe(e164);
+  });
+
+  it('still reads international digits first, as Wazzup24 writes them', () => {
+    expect(normalizePhone('79001234567', 'KZ')).toBe('+79001234567');
+    expect(normalizePhone('442079460958', 'RU')).toBe('+442079460958');
+  });
+
+  it('never reads a number written with "+" or "00" as local', () => {
+    expect(normalizePhone('+8 777 123 45 67', 'KZ')).toBeNull();
+    expect(normalizePhone('0087771234567', 'KZ')).toBeNull();
+  });
+});
+
+describe('phoneSearchDigits', () => {
+  it.each([
+    ['+7 (777) 123-45', null, ['777712345']],
+    ['8 777 123', null, ['8777123']],
+    ['8 777 123', 'KZ', ['8777123', '777123']],
+    ['8 (916) 123-45', 'RU', ['891612345', '91612345']],
+    ['+7 777 123', 'KZ', ['7777123']],
+    ['10.00', 'KZ', []],
+    ['Aigerim', 'KZ', []],
+  ] as const)('finds %j (local country %s) by %j', (text, country, digits) => {
+    expect(phoneSearchDigits(text, country)).toEqual(digits);
   });
 });

@@ -3,7 +3,14 @@
  * "77771234567" in the next, and both must find the same contact. libphonenumber-js does the
  * parsing; we only decide what to do with numbers written without a country.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
+import { AsYouType, isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
+
+/** An ISO 3166-1 alpha-2 code libphonenumber knows (`KZ`, `RU`): where numbers written the local way are from. */
+export type PhoneCountry = CountryCode;
+
+export function isPhoneCountry(code: string): code is PhoneCountry {
+  return isSupportedCountry(code);
+}
 
 const cache = new Map<string, string | null>();
 const CACHE_LIMIT = 50_000;
@@ -11,18 +18,20 @@ const CACHE_LIMIT = 50_000;
 /**
  * Returns the E.164 form of `raw`, or null when it cannot be a phone number. A number written
  * without "+" is read as international digits, because that is how Wazzup24 writes them
- * ("79001234567"); "00" is the international prefix.
+ * ("79001234567"); "00" is the international prefix. Only a number that cannot be international
+ * is read as a local one of `localCountry`, when there is one: "8 777 123 45 67" in Kazakhstan.
  */
-export function normalizePhone(raw: string): string | null {
-  const cached = cache.get(raw);
+export function normalizePhone(raw: string, localCountry: PhoneCountry | null = null): string | null {
+  const key = localCountry === null ? raw : `${localCountry} ${raw}`;
+  const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const result = parse(raw);
+  const result = parse(raw, localCountry);
   if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(raw, result);
+  cache.set(key, result);
   return result;
 }
 
-function parse(raw: string): string | null {
+function parse(raw: string, localCountry: PhoneCountry | null): string | null {
   const trimmed = raw.trim();
   if (!/^[+\d\s().-]{4,40}$/.test(trimmed)) return null;
   const digits = trimmed.replace(/\D/g, '');
@@ -32,6 +41,25 @@ function parse(raw: string): string | null {
       ? `+${digits.slice(2)}`
       : `+${digits}`;
   const phone = parsePhoneNumberFromString(international);
-  if (!phone || !phone.isPossible()) return null;
-  return phone.number;
+  if (phone?.isPossible()) return phone.number;
+  if (localCountry === null || international !== `+${digits}` || trimmed.startsWith('+')) return null;
+  const local = parsePhoneNumberFromString(trimmed, localCountry);
+  return local?.isPossible() ? local.number : null;
+}
+
+/**
+ * The digit strings a search typed like a phone number ("+7 (777) 123-45", five digits or more)
+ * finds stored phones by, since they are stored without the spaces and signs people type: its
+ * digits, and with a `localCountry` also the number without its local prefix ("8 777 123" in
+ * Kazakhstan → "777123"), which is how it appears inside the E.164 form. Empty when the text is
+ * not phone-like: shorter ones, such as "10.00", are more likely a price or a time.
+ */
+export function phoneSearchDigits(text: string, localCountry: PhoneCountry | null): string[] {
+  const digits = text.replace(/[\s()+\-.]/g, '');
+  if (!/^\d{5,}$/.test(digits)) return [];
+  if (localCountry === null || text.trim().startsWith('+')) return [digits];
+  const typed = new AsYouType(localCountry);
+  typed.input(text);
+  const national = typed.getNumber()?.nationalNumber ?? '';
+  return national.length >= 5 && national !== digits ? [digits, national] : [digits];
 }

@@ -4,6 +4,15 @@
  */
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import type { IncomingMessage, MessageRevision, StatusReport } from '../domain/messages/messages.types.js';
+import type { PhoneCountry } from '../domain/phone.js';
+
+/** What a body format needs, besides the body, to turn it into events. */
+export interface EventReading {
+  /** The time the body's events default to when they leave theirs out. */
+  readonly receivedAt: number;
+  /** Where phone numbers written the local way are from (`PHONE_DEFAULT_COUNTRY`). */
+  readonly phoneCountry: PhoneCountry | null;
+}
 
 export type IntakeEvent =
   | { kind: 'message'; message: IncomingMessage }

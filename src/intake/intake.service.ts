@@ -5,6 +5,7 @@
 import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
 import type { ChangeResult, DomainEvent } from '../domain/domain-events.js';
 import { receiveMessage, receiveRevision, receiveStatus } from '../domain/messages/messages.service.js';
+import type { PhoneCountry } from '../domain/phone.js';
 import {
   findWebhookLogEntry,
   insertWebhookLogEntry,
@@ -77,6 +78,7 @@ export function createIntakeService(deps: {
   logger: IntakeLogger;
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
+  phoneCountry: PhoneCountry | null;
   now?: () => number;
 }): IntakeService {
   const now = deps.now ?? Date.now;
@@ -135,7 +137,7 @@ export function createIntakeService(deps: {
         const entry = await recordRejection(request, 401, auth.reason);
         return { entry, unauthorized: auth.reason };
       }
-      const parsed = parseWebhookBody(request.rawBody, request.receivedAt, deps.maxJsonDepth);
+      const parsed = parseWebhookBody(request.rawBody, { receivedAt: request.receivedAt, maxDepth: deps.maxJsonDepth, phoneCountry: deps.phoneCountry });
       const signatureProblem = parsed.ok ? deps.authenticator.checkBodySignature(auth, parsed.signature) : null;
       if (signatureProblem) {
         const entry = await recordRejection(request, 401, signatureProblem);
@@ -156,7 +158,7 @@ export function createIntakeService(deps: {
       // Times the body leaves out (a contact event's timestamp, a v3 dateTime) default to when it
       // first arrived, as they did then: the replay time would make old data look newer than
       // what arrived since, and overwrite it.
-      const parsed = parseWebhookBody(raw, await firstArrival(original), deps.maxJsonDepth);
+      const parsed = parseWebhookBody(raw, { receivedAt: await firstArrival(original), maxDepth: deps.maxJsonDepth, phoneCountry: deps.phoneCountry });
       const base = {
         ...baseEntry({ receivedAt, clientIp: null, userAgent: 'backchat-replay', sizeBytes: raw.length, ipAllowed: null }),
         authScheme: 'replay',

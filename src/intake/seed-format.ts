@@ -6,10 +6,10 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parseIsoTime } from '../domain/iso-time.js';
 import { ACCEPTED_STATUS_NAMES, toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { MessageFile } from '../domain/messages/messages.types.js';
-import { normalizePhone } from '../domain/phone.js';
+import { normalizePhone, type PhoneCountry } from '../domain/phone.js';
 import type { FieldErrors } from '../errors.js';
 import { addFieldError, collectAjvErrors } from './field-errors.js';
-import type { IntakeEvent } from './intake-event.js';
+import type { EventReading, IntakeEvent } from './intake-event.js';
 
 export const SEED_EVENTS = ['message', 'status', 'contact'] as const;
 export type SeedEventName = (typeof SEED_EVENTS)[number];
@@ -102,7 +102,7 @@ const validateData: Record<SeedEventName, ValidateFunction> = {
 export type SeedParseResult = { ok: true; event: IntakeEvent } | { ok: false; errors: FieldErrors };
 
 /** Validates a seed body and normalises it; reports every problem at once. */
-export function parseSeedBody(body: Record<string, unknown>, receivedAt: number): SeedParseResult {
+export function parseSeedBody(body: Record<string, unknown>, reading: EventReading): SeedParseResult {
   const errors: FieldErrors = {};
   if (!validateEnvelope(body)) collectAjvErrors(errors, validateEnvelope.errors);
   const event = body.event as SeedEventName;
@@ -112,13 +112,14 @@ export function parseSeedBody(body: Record<string, unknown>, receivedAt: number)
   const validate = validateData[event];
   if (!validate(data)) collectAjvErrors(errors, validate.errors, 'data');
 
-  const normalized = normalize(event, data, receivedAt, errors);
+  const normalized = normalize(event, data, reading, errors);
   if (Object.keys(errors).length > 0 || !normalized) return { ok: false, errors };
   return { ok: true, event: normalized };
 }
 
 /** Field-level checks that a schema cannot express, and the mapping to the internal event. */
-function normalize(event: SeedEventName, data: Record<string, unknown>, receivedAt: number, errors: FieldErrors): IntakeEvent | undefined {
+function normalize(event: SeedEventName, data: Record<string, unknown>, reading: EventReading, errors: FieldErrors): IntakeEvent | undefined {
+  const { receivedAt, phoneCountry } = reading;
   switch (event) {
     case 'message': {
       const contact = (data.contact ?? undefined) as { name?: string | null; phone?: string } | undefined;
@@ -127,7 +128,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
       if (phoneRaw === undefined) {
         addFieldError(errors, 'data.from', 'The data.from field is required when data.contact.phone is not present.');
       }
-      const phone = checkPhone(phoneRaw, phonePath, errors);
+      const phone = checkPhone(phoneRaw, phonePath, phoneCountry, errors);
       const sentAt = checkTimestamp(data.timestamp, 'data.timestamp', errors);
       if (Object.keys(errors).length > 0) return undefined;
       const file = data.file as Record<string, unknown> | null | undefined;
@@ -168,7 +169,7 @@ function normalize(event: SeedEventName, data: Record<string, unknown>, received
       };
     }
     case 'contact': {
-      const phone = checkPhone(data.phone as string | undefined, 'data.phone', errors);
+      const phone = checkPhone(data.phone as string | undefined, 'data.phone', phoneCountry, errors);
       const occurredAt = data.timestamp === undefined ? receivedAt : checkTimestamp(data.timestamp, 'data.timestamp', errors);
       if (Object.keys(errors).length > 0) return undefined;
       return {
@@ -196,9 +197,9 @@ function toFile(file: Record<string, unknown>): MessageFile {
   };
 }
 
-function checkPhone(raw: string | undefined, path: string, errors: FieldErrors): string | undefined {
+function checkPhone(raw: string | undefined, path: string, phoneCountry: PhoneCountry | null, errors: FieldErrors): string | undefined {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64) return undefined; // the schema reported it
-  const phone = normalizePhone(raw);
+  const phone = normalizePhone(raw, phoneCountry);
   if (phone === null) addFieldError(errors, path, `The ${path} field must be a valid phone number.`);
   return phone ?? undefined;
 }

@@ -13,10 +13,10 @@ import { parseIsoTime } from '../domain/iso-time.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { IncomingMessage } from '../domain/messages/messages.types.js';
-import { normalizePhone } from '../domain/phone.js';
+import { normalizePhone, type PhoneCountry } from '../domain/phone.js';
 import type { FieldErrors } from '../errors.js';
 import { collectAjvErrors } from './field-errors.js';
-import type { IntakeEvent } from './intake-event.js';
+import type { EventReading, IntakeEvent } from './intake-event.js';
 
 /** Top-level keys that mark a v3 body. */
 const V3_KEYS = ['test', 'messages', 'statuses', 'createContact', 'createDeal', 'channelsUpdates', 'templateStatus'];
@@ -103,7 +103,7 @@ export function isWazzupV3Shaped(body: Record<string, unknown>): boolean {
   return V3_KEYS.some((key) => key in body);
 }
 
-export function parseWazzupV3Body(body: Record<string, unknown>, receivedAt: number): V3ParseResult {
+export function parseWazzupV3Body(body: Record<string, unknown>, reading: EventReading): V3ParseResult {
   const errors: FieldErrors = {};
   if (!validate(body)) collectAjvErrors(errors, validate.errors);
 
@@ -121,10 +121,10 @@ export function parseWazzupV3Body(body: Record<string, unknown>, receivedAt: num
   const events: IntakeEvent[] = [];
   // Messages first, so that a status for a message of the same batch finds it.
   messages.forEach((item, i) => {
-    if (!badItems.has(`messages.${i}`)) events.push(...messageEvents(item, receivedAt));
+    if (!badItems.has(`messages.${i}`)) events.push(...messageEvents(item, reading));
   });
   statuses.forEach((item, i) => {
-    if (!badItems.has(`statuses.${i}`)) events.push(statusEvent(item, receivedAt));
+    if (!badItems.has(`statuses.${i}`)) events.push(statusEvent(item, reading.receivedAt));
   });
 
   const itemCount = messages.length + statuses.length;
@@ -144,7 +144,7 @@ function labelOf(body: Record<string, unknown>, messages: number, statuses: numb
   return 'empty';
 }
 
-function messageEvents(item: Record<string, unknown>, receivedAt: number): IntakeEvent[] {
+function messageEvents(item: Record<string, unknown>, { receivedAt, phoneCountry }: EventReading): IntakeEvent[] {
   const chatType = (item.chatType as string | null | undefined) ?? '';
   const chatId = String(item.chatId);
   const sentAt = toEpochMs(item.dateTime) ?? receivedAt;
@@ -159,7 +159,7 @@ function messageEvents(item: Record<string, unknown>, receivedAt: number): Intak
     sender: null,
     file: contentUri === null ? null : { url: contentUri, name: fileNameOf(contentUri), size: null, mimeType: null },
     sentAt,
-    contact: contactOf(item, chatType, chatId, sentAt),
+    contact: contactOf(item, chatType, chatId, sentAt, phoneCountry),
     raw: item,
     authorName: (item.authorName as string | null | undefined) ?? null,
     authorId: (item.authorId as string | null | undefined) ?? null,
@@ -223,10 +223,10 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
  * contact of a messenger without phone chat ids also keeps when it has a phone, so that messages
  * with and without the phone find the same contact.
  */
-function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate {
+function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number, phoneCountry: PhoneCountry | null): ContactUpdate {
   const contact = item.contact as Record<string, string | null | undefined> | null | undefined;
   const phoneRaw = PHONE_CHAT_TYPES.has(chatType) ? chatId : (contact?.phone ?? null);
-  const phone = phoneRaw === null ? null : normalizePhone(phoneRaw);
+  const phone = phoneRaw === null ? null : normalizePhone(phoneRaw, phoneCountry);
   return {
     phone,
     phoneRaw: phone === null ? null : phoneRaw,

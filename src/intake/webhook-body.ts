@@ -5,7 +5,7 @@
  */
 import secureJson from 'secure-json-parse';
 import type { FieldErrors } from '../errors.js';
-import type { IntakeEvent } from './intake-event.js';
+import type { EventReading, IntakeEvent } from './intake-event.js';
 import { nestsDeeperThan } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
 import { isWazzupV3Shaped, parseWazzupV3Body } from './wazzup-v3-format.js';
@@ -25,8 +25,14 @@ export type BodyParseResult =
     }
   | { ok: false; errors: FieldErrors; event: string | null };
 
-/** `maxDepth`: no real webhook nests anywhere near 32 levels; deeper bodies are refused before parsing. */
-export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, maxDepth: number): BodyParseResult {
+/** What reading a body depends on besides its bytes. */
+export interface BodyReading extends EventReading {
+  /** No real webhook nests anywhere near 32 levels; deeper bodies are refused before parsing. */
+  readonly maxDepth: number;
+}
+
+export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading): BodyParseResult {
+  const { maxDepth } = reading;
   if (raw === undefined || raw.length === 0) {
     return { ok: false, event: null, errors: { body: ['The request body must not be empty.'] } };
   }
@@ -58,12 +64,12 @@ export function parseWebhookBody(raw: Buffer | undefined, receivedAt: number, ma
   }
   const record = body as Record<string, unknown>;
   if (!('event' in record) && isWazzupV3Shaped(record)) {
-    const v3 = parseWazzupV3Body(record, receivedAt);
+    const v3 = parseWazzupV3Body(record, reading);
     if (!v3.ok) return { ok: false, event: null, errors: v3.errors };
     return { ok: true, format: 'wazzup_v3', events: v3.events, label: v3.label, itemErrors: v3.itemErrors, signature: record.signature };
   }
   const eventName = typeof record.event === 'string' ? record.event.slice(0, 64) : null;
-  const seed = parseSeedBody(record, receivedAt);
+  const seed = parseSeedBody(record, reading);
   if (!seed.ok) return { ok: false, event: eventName, errors: seed.errors };
   return { ok: true, format: 'seed', events: [seed.event], label: seed.event.kind, itemErrors: {}, signature: record.signature };
 }

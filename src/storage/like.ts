@@ -10,14 +10,11 @@ const escape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 export const containsPattern = (text: string) => `%${escape(text.toLowerCase())}%`;
 
 /**
- * For the E.164 phone column: a search written like a phone number (`+7 (777) 123-45`), with five
- * digits or more, matches by its digits, since phones are stored without the spaces and signs
- * people type. (Shorter ones, such as `10.00`, are more likely a price or a time than a phone.)
+ * For the E.164 phone column: the digits a phone-like search was reduced to (`phoneSearchDigits`,
+ * since phones are stored without the spaces and signs people type), or else the text itself.
  */
-export const phoneContainsPattern = (text: string) => {
-  const digits = text.replace(/[\s()+\-.]/g, '');
-  return /^\d{5,}$/.test(digits) ? `%${digits}%` : containsPattern(text);
-};
+export const phonePatterns = (text: string, digits: readonly string[]) =>
+  digits.length > 0 ? digits.map((d) => `%${escape(d)}%`) : [containsPattern(text)];
 
 /** Matches values starting with `text`, case as given. */
 export const prefixPattern = (text: string) => `${escape(text)}%`;

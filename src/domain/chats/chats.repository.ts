@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
-import { containsPattern, likeEscaped, phoneContainsPattern } from '../../storage/like.js';
+import { containsPattern, likeEscaped, phonePatterns } from '../../storage/like.js';
 import { prepareQuery } from '../../storage/prepared.js';
 import type { ChatsTable } from '../../storage/schema.js';
 import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
@@ -97,8 +97,11 @@ export async function recordMessageOnChat(
   return toChat(rows[0]!);
 }
 
-/** Newest activity first; ties broken by id so that the keyset cursor is stable. */
-export async function listChats(db: Executor, query: ChatListQuery): Promise<Chat[]> {
+/**
+ * Newest activity first; ties broken by id so that the keyset cursor is stable. `phoneDigits`:
+ * what `q` means as a phone number (`phoneSearchDigits`).
+ */
+export async function listChats(db: Executor, query: ChatListQuery, phoneDigits: readonly string[] = []): Promise<Chat[]> {
   let select = db.selectFrom('chats').selectAll('chats').orderBy('chats.last_activity_at', 'desc').orderBy('chats.id', 'desc').limit(query.limit);
   if (query.status) select = select.where('chats.status', '=', query.status);
   if (query.assignee === 'none') select = select.where('chats.assignee_id', 'is', null);
@@ -113,7 +116,7 @@ export async function listChats(db: Executor, query: ChatListQuery): Promise<Cha
   if (query.q) {
     // lower() on both sides: LIKE is case-insensitive in SQLite (ASCII only) but not in PostgreSQL.
     const pattern = containsPattern(query.q);
-    const phonePattern = phoneContainsPattern(query.q);
+    const phones = phonePatterns(query.q, phoneDigits);
     select = select.where((eb) =>
       eb.or([
         eb.exists(
@@ -124,7 +127,7 @@ export async function listChats(db: Executor, query: ChatListQuery): Promise<Cha
             .where((inner) =>
               inner.or([
                 likeEscaped('lower(contacts.name)', pattern),
-                likeEscaped('contacts.phone', phonePattern),
+                ...phones.map((phone) => likeEscaped('contacts.phone', phone)),
                 likeEscaped('lower(contacts.username)', pattern),
               ]),
             ),

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { containsPattern, likeEscaped, phoneContainsPattern } from '../../storage/like.js';
+import { containsPattern, likeEscaped, phonePatterns } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import { prepareQuery } from '../../storage/prepared.js';
@@ -147,16 +147,21 @@ export async function findContactsByIds(db: Executor, ids: string[]): Promise<Co
   return (await db.selectFrom('contacts').selectAll().where('id', 'in', ids).execute()).map(toContact);
 }
 
-/** Newest first (ids are time-ordered); `q` matches name, phone or username. */
-export async function listContacts(db: Executor, query: { q?: string; afterId?: string; limit: number }): Promise<Contact[]> {
+/**
+ * Newest first (ids are time-ordered); `q` matches name, phone or username. `phoneDigits`: what
+ * `q` means as a phone number (`phoneSearchDigits`).
+ */
+export async function listContacts(
+  db: Executor,
+  query: { q?: string; afterId?: string; limit: number },
+  phoneDigits: readonly string[] = [],
+): Promise<Contact[]> {
   let select = db.selectFrom('contacts').selectAll().orderBy('id', 'desc').limit(query.limit);
   if (query.afterId) select = select.where('id', '<', query.afterId);
   if (query.q) {
     const pattern = containsPattern(query.q);
-    const phonePattern = phoneContainsPattern(query.q);
-    select = select.where((eb) =>
-      eb.or([likeEscaped('lower(name)', pattern), likeEscaped('phone', phonePattern), likeEscaped('lower(username)', pattern)]),
-    );
+    const phones = phonePatterns(query.q, phoneDigits).map((phone) => likeEscaped('phone', phone));
+    select = select.where((eb) => eb.or([likeEscaped('lower(name)', pattern), ...phones, likeEscaped('lower(username)', pattern)]));
   }
   return (await select.execute()).map(toContact);
 }

@@ -12,6 +12,7 @@ import { findContactById, findContactsByIds, listContacts } from '../contacts/co
 import type { Contact } from '../contacts/contacts.types.js';
 import { countIncomingAfter, findMessageById, findMessagesByIds, listMessagesOfChat } from '../messages/messages.repository.js';
 import type { Message } from '../messages/messages.types.js';
+import { phoneSearchDigits, type PhoneCountry } from '../phone.js';
 import { getUser } from '../users/users.service.js';
 
 export interface InboxService {
@@ -28,8 +29,15 @@ export interface InboxService {
   getContact(id: string): Promise<{ contact: Contact; chats: ChatView[] }>;
 }
 
-export function createInboxService(deps: { db: Executor; commitChange: CommitChange; now: () => number }): InboxService {
+export function createInboxService(deps: {
+  db: Executor;
+  commitChange: CommitChange;
+  now: () => number;
+  /** Where phone numbers written the local way are from: a search for "8 777 …" finds +7 777 …. */
+  phoneCountry: PhoneCountry | null;
+}): InboxService {
   const { db, commitChange, now } = deps;
+  const phoneDigitsOf = (q: string | undefined) => (q ? phoneSearchDigits(q, deps.phoneCountry) : []);
 
   const viewsOf = async (executor: Executor, chats: Chat[]): Promise<ChatView[]> => {
     const contacts = await findContactsByIds(executor, [...new Set(chats.flatMap((c) => (c.contactId ? [c.contactId] : [])))]);
@@ -66,7 +74,7 @@ export function createInboxService(deps: { db: Executor; commitChange: CommitCha
 
   return {
     async listChats(query) {
-      const chats = await listChats(db, { ...query, limit: query.limit + 1 });
+      const chats = await listChats(db, { ...query, limit: query.limit + 1 }, phoneDigitsOf(query.q));
       return { chats: await viewsOf(db, chats.slice(0, query.limit)), hasMore: chats.length > query.limit };
     },
 
@@ -101,7 +109,7 @@ export function createInboxService(deps: { db: Executor; commitChange: CommitCha
     },
 
     async listContacts(query) {
-      const contacts = await listContacts(db, { ...query, limit: query.limit + 1 });
+      const contacts = await listContacts(db, { ...query, limit: query.limit + 1 }, phoneDigitsOf(query.q));
       return { contacts: contacts.slice(0, query.limit), hasMore: contacts.length > query.limit };
     },
 
