@@ -13,6 +13,7 @@ import { purgeOutbox } from './events/outbox.js';
 import { handleError } from './http/error-envelope.js';
 import { createLifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
+import { errorSchema } from './http/schemas.js';
 
 /** How often retention runs (webhook log, event outbox, ended login throttling windows). */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   const metricsServer = config.metricsEnabled && config.metricsPort !== null ? Fastify({ logger: false }) : null;
   if (metricsServer) {
     metricsServer.setErrorHandler(handleError);
+    metricsServer.addSchema(errorSchema);
     await metricsServer.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
   }
 

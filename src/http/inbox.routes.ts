@@ -53,7 +53,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
       const page = await inbox.listChats({
         ...(query.status && { status: query.status }),
         ...(assignee && { assignee }),
-        ...(query.unread && { unread: true }),
+        ...(query.unread !== undefined && { unread: query.unread }),
         ...(query.q && { q: query.q }),
         ...(after && { after: { lastActivityAt: after[0], id: after[1] } }),
         limit: query.limit,

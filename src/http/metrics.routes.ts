@@ -15,7 +15,15 @@ export interface MetricsRoutesOptions {
 
 export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions): Promise<void> {
   const match = createTokenMatcher(options.token ? [{ id: 'metrics', value: options.token }] : []);
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics (METRICS_TOKEN or METRICS_PORT)' } }, async (request, reply) => {
+  const schema = {
+    tags: ['operations'],
+    summary: 'Prometheus metrics (METRICS_TOKEN or METRICS_PORT)',
+    response: {
+      200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+      ...(options.token && { 401: { $ref: 'Error#' } }),
+    },
+  };
+  app.get('/metrics', { schema }, async (request, reply) => {
     if (options.token && !match(bearerToken(request.headers.authorization))) {
       throw new AppError('unauthorized', 401, 'Send the metrics token as Authorization: Bearer <token>');
     }

@@ -121,10 +121,13 @@ export async function usersRoutes(app: FastifyInstance, options: { db: Executor;
       const { id } = request.params as { id: string };
       const body = request.body as { name: string; expiresAt?: string };
       const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
-      // The schema's date-time allows a leap second (23:59:60), which Date cannot hold: unrefused,
-      // it would be stored as no expiry at all (SQLite) or fail the insert (PostgreSQL).
+      // The schema's date-time allows what Date cannot read (a leap second, 23:59:60; an offset
+      // without minutes, +05): unrefused, it would be stored as no expiry at all (SQLite) or fail
+      // the insert (PostgreSQL).
       if (Number.isNaN(expiresAt)) {
-        throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiresAt field must be a date-time without a leap second.'] });
+        throw new AppError('bad_request', 400, 'Invalid request data', {
+          expiresAt: ['The expiresAt field must be a date-time such as 2030-01-01T00:00:00Z or 2030-01-01T05:00:00+05:00 (without a leap second).'],
+        });
       }
       const created = await createApiToken(db, id, { name: body.name, expiresAt }, now());
       return reply.code(201).send({ token: created.token, record: presentToken(created.record) });

@@ -131,7 +131,7 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
         summary: 'Counts, error ratio and latency of webhooks over a window',
         security: bearerSecurity,
         response: answers(400),
-        querystring: { type: 'object', properties: { window: { type: 'string', default: '1h' } } },
+        querystring: { type: 'object', properties: { window: { type: 'string', default: '1h' } }, additionalProperties: false },
       },
     },
     async (request) => {

@@ -44,8 +44,9 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
       querystring: {
         type: 'object',
         properties: { token: { type: 'string', maxLength: 200 }, since: { type: 'integer', minimum: 0 } },
+        additionalProperties: false,
       },
-      response: { 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 426: { $ref: 'Error#' } },
+      response: { 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 426: { $ref: 'Error#' } },
     },
     onRequest: async (request) => {
         const principal = await options.auth.identify(presentedToken(request));
@@ -69,7 +70,11 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
   });
 }
 
-/** The header's bearer token, or `?token=` for browsers, which cannot set headers on a WebSocket. */
+/**
+ * The header's bearer token, or `?token=` for browsers, which cannot set headers on a WebSocket.
+ * This runs before the query is validated: a repeated `?token=` (a list) is no token.
+ */
 function presentedToken(request: FastifyRequest): string | undefined {
-  return bearerToken(request.headers.authorization) ?? (request.query as { token?: string }).token;
+  const { token } = request.query as { token?: unknown };
+  return bearerToken(request.headers.authorization) ?? (typeof token === 'string' ? token : undefined);
 }

@@ -352,6 +352,20 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         const past = new Date(Date.now() - 60_000).toISOString();
         const error = expectError(await request(t, 'POST', `/api/users/${operator.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'late', expiresAt: past } }), 400, 'Invalid request data');
         expect(Object.keys(error.errors ?? {})).toEqual(['expiresAt']);
+        const offset = await request(t, 'POST', `/api/users/${operator.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: 'offset', expiresAt: '2099-01-01T00:00:00+05' } });
+        expect(expectError(offset, 400, 'Invalid request data').errors).toEqual({
+          expiresAt: ['The expiresAt field must be a date-time such as 2030-01-01T00:00:00Z or 2030-01-01T05:00:00+05:00 (without a leap second).'],
+        });
+      });
+
+      it('refuses a name of nothing but spaces for a user and a token, stored as "" before', async () => {
+        const blank = { name: ['The name must not be blank.'] };
+        const created = await request(t, 'POST', '/api/users', { token: ADMIN_TOKEN, body: { email: 'blank@example.com', name: '   ', role: 'operator' } });
+        expect(expectError(created, 400, 'Invalid request data').errors).toEqual(blank);
+        const renamed = await request(t, 'PATCH', `/api/users/${operator.user.id}`, { token: ADMIN_TOKEN, body: { name: ' \t ' } });
+        expect(expectError(renamed, 400, 'Invalid request data').errors).toEqual(blank);
+        const token = await request(t, 'POST', `/api/users/${operator.user.id}/tokens`, { token: ADMIN_TOKEN, body: { name: '  ' } });
+        expect(expectError(token, 400, 'Invalid request data').errors).toEqual(blank);
       });
 
       it('refuses an expiry at a leap second, which would otherwise be stored as no expiry', async () => {
@@ -928,6 +942,9 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(codes('/api/webhook-events/{id}', 'get')).toEqual(['200', '401', '403', '404']);
         expect(codes('/api/webhook-events/{id}/replay', 'post')).toEqual(['200', '401', '403', '404', '409']);
         expect(codes('/api/stats/webhooks', 'get')).toEqual(['200', '400', '401', '403']);
+        expectError(await request(t, 'GET', '/api/stats/webhooks?windw=1h', { token: ADMIN_TOKEN }), 400, 'Invalid request data');
+        expect(codes('/api/ws', 'get')).toEqual(['400', '401', '403', '426']);
+        expect(codes('/metrics', 'get')).toEqual(['200', '401']);
         expect(spec.paths['/api/chats/{id}/read'].post.requestBody.required).toBe(false);
         expect(spec.paths['/api/webhook-events/replay'].post.requestBody.required).toBe(false);
         expect(spec.paths['/api/users'].post.requestBody.required).toBe(true);
@@ -1110,6 +1127,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
 
     it('filters unread chats', async () => {
       expect(await list('unread=true')).toEqual(['frank', 'dmitry', 'clara', 'anna']);
+      expect(await list('unread=false')).toEqual(['eve', 'boris']);
       expectError(await request(t, 'GET', '/api/chats?unread=maybe', { token: op1.token }), 400, 'Invalid request data');
     });
 

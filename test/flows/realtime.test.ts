@@ -68,6 +68,10 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     await expect(openSocket(wsUrl)).rejects.toThrow('HTTP 401');
     await expect(openSocket(`${wsUrl}?token=bc_nope`)).rejects.toThrow('HTTP 401');
     await expect(openSocket(`${wsUrl}?token=${ADMIN}`)).rejects.toThrow('HTTP 403');
+    // A repeated ?token= is no token (it was a 500), and a list where one value goes is a 400.
+    await expect(openSocket(`${wsUrl}?token=${token}&token=${token}`)).rejects.toThrow('HTTP 401');
+    await expect(openSocket(`${wsUrl}?token=${token}&token=${token}`, { headers: { authorization: `Bearer ${token}` } })).rejects.toThrow('HTTP 400');
+    await expect(openSocket(`${wsUrl}?tokn=${token}`, { headers: { authorization: `Bearer ${token}` } })).rejects.toThrow('HTTP 400');
     const viaHeader = await openSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } });
     sockets.push(viaHeader);
     await viaHeader.waitFor((f) => f.type === 'ready');

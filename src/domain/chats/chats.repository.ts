@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
-import { containsPattern, likeEscaped, phonePatterns } from '../../storage/like.js';
+import { containsPattern, likeEscaped, likeFolded, phonePatterns } from '../../storage/like.js';
 import { prepareQuery } from '../../storage/prepared.js';
 import type { ChatsTable } from '../../storage/schema.js';
 import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
@@ -106,7 +106,7 @@ export async function listChats(db: Executor, query: ChatListQuery, phoneDigits:
   if (query.status) select = select.where('chats.status', '=', query.status);
   if (query.assignee === 'none') select = select.where('chats.assignee_id', 'is', null);
   else if (query.assignee) select = select.where('chats.assignee_id', '=', query.assignee);
-  if (query.unread) select = select.where('chats.unread_count', '>', 0);
+  if (query.unread !== undefined) select = select.where('chats.unread_count', query.unread ? '>' : '=', 0);
   if (query.after) {
     const { lastActivityAt, id } = query.after;
     select = select.where((eb) =>
@@ -114,7 +114,7 @@ export async function listChats(db: Executor, query: ChatListQuery, phoneDigits:
     );
   }
   if (query.q) {
-    // lower() on both sides: LIKE is case-insensitive in SQLite (ASCII only) but not in PostgreSQL.
+    // Case-insensitive on both stores (likeFolded): SQLite's LIKE folds ASCII only, PostgreSQL's none.
     const pattern = containsPattern(query.q);
     const phones = phonePatterns(query.q, phoneDigits);
     select = select.where((eb) =>
@@ -126,9 +126,9 @@ export async function listChats(db: Executor, query: ChatListQuery, phoneDigits:
             .whereRef('contacts.id', '=', 'chats.contact_id')
             .where((inner) =>
               inner.or([
-                likeEscaped('lower(contacts.name)', pattern),
+                likeFolded('contacts.name', pattern),
                 ...phones.map((phone) => likeEscaped('contacts.phone', phone)),
-                likeEscaped('lower(contacts.username)', pattern),
+                likeFolded('contacts.username', pattern),
               ]),
             ),
         ),
@@ -137,7 +137,7 @@ export async function listChats(db: Executor, query: ChatListQuery, phoneDigits:
             .selectFrom('messages')
             .select('messages.id')
             .whereRef('messages.chat_id', '=', 'chats.id')
-            .where(likeEscaped('lower(messages.text)', pattern)),
+            .where(likeFolded('messages.text', pattern)),
         ),
       ]),
     );

@@ -41,6 +41,7 @@ export interface ChatListQuery {
   status?: ChatStatus;
   /** `none`: unassigned; otherwise a user id. */
   assignee?: string | 'none';
+  /** true: chats with unread messages; false: chats without. */
   unread?: boolean;
   /** Matches contact name, phone or message text. */
   q?: string;

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { containsPattern, likeEscaped, phonePatterns } from '../../storage/like.js';
+import { containsPattern, likeEscaped, likeFolded, phonePatterns } from '../../storage/like.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import { prepareQuery } from '../../storage/prepared.js';
@@ -161,7 +161,7 @@ export async function listContacts(
   if (query.q) {
     const pattern = containsPattern(query.q);
     const phones = phonePatterns(query.q, phoneDigits).map((phone) => likeEscaped('phone', phone));
-    select = select.where((eb) => eb.or([likeEscaped('lower(name)', pattern), ...phones, likeEscaped('lower(username)', pattern)]));
+    select = select.where((eb) => eb.or([likeFolded('name', pattern), ...phones, likeFolded('username', pattern)]));
   }
   return (await select.execute()).map(toContact);
 }

@@ -36,6 +36,13 @@ const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').
 const newToken = () => `bc_${randomBytes(32).toString('base64url')}`;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
+/** A name as stored, trimmed; one of nothing but spaces is refused as a missing one would be. */
+function nameToStore(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === '') throw new AppError('bad_request', 400, 'Invalid request data', { name: ['The name must not be blank.'] });
+  return trimmed;
+}
+
 /** Creates an account; 409 when the email is taken. */
 export async function createUser(
   db: Executor,
@@ -45,10 +52,11 @@ export async function createUser(
   if (input.password != null && input.password.length < MIN_PASSWORD_LENGTH) {
     throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
   }
+  const name = nameToStore(input.name);
   const user = await insertUserIfAbsent(db, {
     id: newId(),
     email: normalizeEmail(input.email),
-    name: input.name.trim(),
+    name,
     role: input.role,
     password_hash: input.password ? await hash(input.password) : null,
     disabled_at: null,
@@ -138,6 +146,7 @@ export async function createApiToken(
   if (input.expiresAt != null && input.expiresAt <= now) {
     throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiry must be in the future.'] });
   }
+  const name = nameToStore(input.name);
   const token = newToken();
   const record = await db.transaction().execute(async (trx) => {
     const current = await lockUserCredentials(trx, userId);
@@ -147,7 +156,7 @@ export async function createApiToken(
       id: newId(),
       user_id: userId,
       kind: 'api',
-      name: input.name.trim(),
+      name,
       token_hash: hashToken(token),
       created_at: now,
       expires_at: input.expiresAt ?? null,
@@ -202,6 +211,7 @@ export async function changeUser(
   if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) {
     throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
   }
+  const name = changes.name === undefined ? undefined : nameToStore(changes.name);
   const passwordHash = changes.password === undefined ? undefined : await hash(changes.password);
   // One transaction, the user's row first: its UPDATE waits for, or makes wait, a login that is
   // opening a session (startSession locks the row too). A login that committed first has its
@@ -209,7 +219,7 @@ export async function changeUser(
   // that waited reads the new password or the disabling and opens none.
   return db.transaction().execute(async (trx) => {
     const user = await updateUser(trx, id, {
-      ...(changes.name !== undefined && { name: changes.name.trim() }),
+      ...(name !== undefined && { name }),
       ...(changes.role !== undefined && { role: changes.role }),
       ...(passwordHash !== undefined && { password_hash: passwordHash }),
       ...(changes.disabled !== undefined && { disabled_at: changes.disabled ? now : null }),
