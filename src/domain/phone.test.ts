@@ -51,6 +51,16 @@ describe('normalizePhone with a local country', () => {
     expect(normalizePhone(raw, country)).toBe(e164);
   });
 
+  // Each is also a possible number of another country read as international digits: Vietnam
+  // (+84), Bangladesh (+880), Taiwan (+886).
+  it.each([
+    ['8 495 123 45 67', '+74951234567'],
+    ['8 800 555 35 35', '+78005553535'],
+    ['8 (861) 123-45-67', '+78611234567'],
+  ])('reads %s as a valid local number first', (raw, e164) => {
+    expect(normalizePhone(raw, 'RU')).toBe(e164);
+  });
+
   it('still reads international digits first, as Wazzup24 writes them', () => {
     expect(normalizePhone('79001234567', 'KZ')).toBe('+79001234567');
     expect(normalizePhone('442079460958', 'RU')).toBe('+442079460958');

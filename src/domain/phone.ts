@@ -18,8 +18,12 @@ const CACHE_LIMIT = 50_000;
 /**
  * Returns the E.164 form of `raw`, or null when it cannot be a phone number. A number written
  * without "+" is read as international digits, because that is how Wazzup24 writes them
- * ("79001234567"); "00" is the international prefix. Only a number that cannot be international
- * is read as a local one of `localCountry`, when there is one: "8 777 123 45 67" in Kazakhstan.
+ * ("79001234567"); "00" is the international prefix.
+ *
+ * With a `localCountry`, a number without "+" or "00" that is a valid number of that country
+ * written the local way is read as one ("8 495 123 45 67" in Russia is Moscow, although
+ * +84 951… would be a possible number in Vietnam); otherwise as international digits; failing
+ * both, as a possible local number. So "79001234567" stays +7 900… in Kazakhstan too.
  */
 export function normalizePhone(raw: string, localCountry: PhoneCountry | null = null): string | null {
   const key = localCountry === null ? raw : `${localCountry} ${raw}`;
@@ -35,15 +39,11 @@ function parse(raw: string, localCountry: PhoneCountry | null): string | null {
   const trimmed = raw.trim();
   if (!/^[+\d\s().-]{4,40}$/.test(trimmed)) return null;
   const digits = trimmed.replace(/\D/g, '');
-  const international = trimmed.startsWith('+')
-    ? `+${digits}`
-    : digits.startsWith('00')
-      ? `+${digits.slice(2)}`
-      : `+${digits}`;
-  const phone = parsePhoneNumberFromString(international);
-  if (phone?.isPossible()) return phone.number;
-  if (localCountry === null || international !== `+${digits}` || trimmed.startsWith('+')) return null;
-  const local = parsePhoneNumberFromString(trimmed, localCountry);
+  const writtenInternational = trimmed.startsWith('+') || digits.startsWith('00');
+  const local = localCountry === null || writtenInternational ? undefined : parsePhoneNumberFromString(trimmed, localCountry);
+  if (local?.isValid()) return local.number;
+  const international = parsePhoneNumberFromString(`+${digits.startsWith('00') && !trimmed.startsWith('+') ? digits.slice(2) : digits}`);
+  if (international?.isPossible()) return international.number;
   return local?.isPossible() ? local.number : null;
 }
 

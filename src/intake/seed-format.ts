@@ -212,7 +212,7 @@ export function checkTimestamp(value: unknown, path: string, errors: FieldErrors
   let ms: number | undefined;
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) {
     ms = Math.round(value < 1e11 ? value * 1000 : value);
-  } else if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value)) {
+  } else if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}[Tt ]/.test(value)) {
     const parsed = parseIsoTime(value);
     if (!Number.isNaN(parsed)) ms = parsed;
   }

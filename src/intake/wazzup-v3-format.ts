@@ -13,7 +13,7 @@ import { parseIsoTime } from '../domain/iso-time.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { IncomingMessage } from '../domain/messages/messages.types.js';
-import { normalizePhone, type PhoneCountry } from '../domain/phone.js';
+import { normalizePhone } from '../domain/phone.js';
 import type { FieldErrors } from '../errors.js';
 import { collectAjvErrors } from './field-errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
@@ -144,7 +144,7 @@ function labelOf(body: Record<string, unknown>, messages: number, statuses: numb
   return 'empty';
 }
 
-function messageEvents(item: Record<string, unknown>, { receivedAt, phoneCountry }: EventReading): IntakeEvent[] {
+function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReading): IntakeEvent[] {
   const chatType = (item.chatType as string | null | undefined) ?? '';
   const chatId = String(item.chatId);
   const sentAt = toEpochMs(item.dateTime) ?? receivedAt;
@@ -159,7 +159,7 @@ function messageEvents(item: Record<string, unknown>, { receivedAt, phoneCountry
     sender: null,
     file: contentUri === null ? null : { url: contentUri, name: fileNameOf(contentUri), size: null, mimeType: null },
     sentAt,
-    contact: contactOf(item, chatType, chatId, sentAt, phoneCountry),
+    contact: contactOf(item, chatType, chatId, sentAt),
     raw: item,
     authorName: (item.authorName as string | null | undefined) ?? null,
     authorId: (item.authorId as string | null | undefined) ?? null,
@@ -223,10 +223,12 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
  * contact of a messenger without phone chat ids also keeps when it has a phone, so that messages
  * with and without the phone find the same contact.
  */
-function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number, phoneCountry: PhoneCountry | null): ContactUpdate {
+function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate {
   const contact = item.contact as Record<string, string | null | undefined> | null | undefined;
   const phoneRaw = PHONE_CHAT_TYPES.has(chatType) ? chatId : (contact?.phone ?? null);
-  const phone = phoneRaw === null ? null : normalizePhone(phoneRaw, phoneCountry);
+  // Wazzup24 writes phones as international digits: never read as local ones (PHONE_DEFAULT_COUNTRY),
+  // which would turn a Vietnamese 84 951… into a Moscow number for a business in Russia.
+  const phone = phoneRaw === null ? null : normalizePhone(phoneRaw);
   return {
     phone,
     phoneRaw: phone === null ? null : phoneRaw,

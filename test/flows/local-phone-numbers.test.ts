@@ -4,7 +4,7 @@
  * without the setting such a number is refused, as before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, createUserAndLogin, deliver, expectError, ok, request, seedMessage, type Json } from '../helpers/operators.js';
+import { ADMIN_TOKEN, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Json } from '../helpers/operators.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
@@ -34,6 +34,13 @@ describe.each(testDialects)('phone numbers written the local way (%s)', (dialect
       ]);
     });
 
+    // Read locally, 84 951… would be a Moscow number (8 495 …); Wazzup24 means Vietnam.
+    it('reads the phones of Wazzup24 v3 bodies as international digits, never as local ones', async () => {
+      await deliver(t, { messages: [v3Message({ chatId: '84951234567', name: 'Nguyen' })] });
+      const contacts = ok(await request(t, 'GET', '/api/contacts?q=Nguyen', { token })).data as Json[];
+      expect(contacts.map((c) => c.phone)).toEqual(['+84951234567']);
+    });
+
     it('finds chats and contacts by a phone typed the local way, whole or in part', async () => {
       const chats = async (q: string) =>
         (ok(await request(t, 'GET', `/api/chats?q=${encodeURIComponent(q)}`, { token })).data as Json[]).map((c) => c.contact.name);
@@ -41,6 +48,7 @@ describe.each(testDialects)('phone numbers written the local way (%s)', (dialect
       expect(await chats('8 (701) 555')).toEqual(['Bolat']);
       expect(await chats('+7 701 555')).toEqual(['Bolat']);
       expect(await chats('8 999 000 00')).toEqual([]);
+      expect(await chats('84951234567')).toEqual(['Nguyen']);
       const contacts = ok(await request(t, 'GET', `/api/contacts?q=${encodeURIComponent('8 777 123')}`, { token })).data as Json[];
       expect(contacts.map((c) => c.name)).toEqual(['Aigerim S.']);
     });

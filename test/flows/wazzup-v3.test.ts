@@ -127,6 +127,14 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
       const seed = { event: 'message', data: { id: seedId, chatId: 'tz', type: 'text', text: 'x', from: '+77771234567', timestamp: '2025-05-06T14:16:00.002' } };
       expect((await t.postWebhook(seed)).statusCode).toBe(200);
       expect(Number((await messageRow(seedId))!.sent_at)).toBe(Date.UTC(2025, 4, 6, 14, 16, 0, 2));
+      // A space for the T is UTC too; what only Date.parse would take ("1": the year 2001) is no
+      // time, and the message gets the time it was received.
+      const spaced = item({ dateTime: '2025-05-06 14:16:00', chatId: '77015550010' });
+      const loose = item({ dateTime: '1', chatId: '77015550010' });
+      const before = Date.now();
+      expect((await t.postWebhook({ messages: [spaced, loose] })).statusCode).toBe(200);
+      expect(Number((await messageRow(spaced.messageId))!.sent_at)).toBe(Date.UTC(2025, 4, 6, 14, 16));
+      expect(Number((await messageRow(loose.messageId))!.sent_at)).toBeGreaterThanOrEqual(before);
     } finally {
       if (zone === undefined) delete process.env.TZ;
       else process.env.TZ = zone;
