@@ -126,6 +126,8 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ metricsPort: 9464, metricsHost: '0.0.0.0', metricsEnabled: false, adminToken: 'a'.repeat(32), webhookLogRetentionDays: 14, webhookLogBodyRetentionDays: 2 });
     expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(/ADMIN_TOKEN: entry 1 is 5 characters/);
     expect(() => loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '3', WEBHOOK_LOG_BODY_RETENTION_DAYS: '5' })).toThrow(/cannot be longer/);
+    // A port the system picks would be told to no one.
+    expect(() => loadConfig({ METRICS_PORT: '0' })).toThrow(/METRICS_PORT must be a whole number from 1 to 65535, got "0"/);
   });
 
   it('never shows a database password in its messages', () => {

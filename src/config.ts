@@ -178,9 +178,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   const metricsToken = single('METRICS_TOKEN');
   const adminToken = single('ADMIN_TOKEN');
-  const metricsPortRaw = integer('METRICS_PORT', -1, 0, 65535);
+  // No 0: a port picked by the system would be told to no one, Prometheus included.
+  const metricsPortRaw = integer('METRICS_PORT', -1, 1, 65535);
   const metricsPort = metricsPortRaw === -1 ? null : metricsPortRaw;
-  if (metricsPort !== null && metricsPort === port && port !== 0) problems.push('METRICS_PORT must differ from PORT');
+  if (metricsPort !== null && metricsPort === port) problems.push('METRICS_PORT must differ from PORT');
   const metricsHost = listenHost('METRICS_HOST', '127.0.0.1');
   const webhookSilenceAlertSeconds = integer('WEBHOOK_SILENCE_ALERT_SECONDS', 1800, 60, 7 * 86400);
   const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);

@@ -17,3 +17,18 @@ export function cliConfig(): Config {
     throw error;
   }
 }
+
+/**
+ * Runs what opens the store (and migrates it). A database that is down, refuses the password or
+ * cannot be created is the operator's to fix, not a bug: it ends the command with one line, where
+ * an uncaught error would print a stack.
+ */
+export async function openingStore<T>(open: () => T | Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CliError(message.startsWith('Could not') ? message : `Could not open the database: ${message}`);
+  }
+}

@@ -10,7 +10,7 @@ import { allUsers, createApiToken, createUser, MIN_PASSWORD_LENGTH, normalizeEma
 import { ROLES, type Role } from '../domain/users/users.types.js';
 import { openDatabase } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrations/index.js';
-import { cliConfig, CliError, type CliIo } from './cli-context.js';
+import { cliConfig, CliError, openingStore, type CliIo } from './cli-context.js';
 
 export const USERS_USAGE = `Usage:
   backchat users create --email E --name N [--role admin|operator] [--no-password]   (password: BACKCHAT_PASSWORD or a prompt)
@@ -25,9 +25,9 @@ export async function usersCommand(command: 'users' | 'tokens', argv: string[], 
     options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', default: 'operator' }, 'no-password': { type: 'boolean', default: false } },
   });
   const config = cliConfig();
-  const database = openDatabase(config.databaseUrl);
+  const database = await openingStore(() => openDatabase(config.databaseUrl));
   try {
-    await migrateToLatest(database.db);
+    await openingStore(() => migrateToLatest(database.db));
     const db = database.db;
     if (command === 'users' && action === 'list') {
       for (const user of await allUsers(db)) {

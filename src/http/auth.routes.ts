@@ -3,7 +3,7 @@
  * user; failed logins are throttled per account and per address.
  */
 import type { FastifyInstance } from 'fastify';
-import { login, getUser, revokeAuthToken, normalizeEmail } from '../domain/users/users.service.js';
+import { login, getUser, MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, revokeAuthToken, normalizeEmail } from '../domain/users/users.service.js';
 import { loginKeys, type LoginThrottle } from '../domain/users/login-throttle.js';
 import { AppError } from '../errors.js';
 import type { Executor } from '../storage/executor.js';
@@ -32,7 +32,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
           type: 'object',
           additionalProperties: false,
           required: ['email', 'password'],
-          properties: { email: { type: 'string', minLength: 3, maxLength: 320 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+          properties: { email: { type: 'string', minLength: 3, maxLength: MAX_EMAIL_LENGTH }, password: { type: 'string', minLength: 1, maxLength: MAX_PASSWORD_LENGTH } },
         },
         response: {
           200: {

@@ -17,6 +17,8 @@ import type { Executor } from '../storage/executor.js';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const REPLAY_PAGE = 500;
+/** How long a client has to answer the server's close frame at shutdown. */
+const CLOSE_GRACE_MS = 1_000;
 
 export interface RealtimeHub {
   /**
@@ -181,7 +183,12 @@ export function createRealtimeHub(deps: {
 
     close() {
       clearInterval(heartbeat);
-      for (const client of clients) client.socket.close(1001, 'Server shutting down');
+      for (const client of clients) {
+        client.socket.close(1001, 'Server shutting down');
+        // A client that never answers the close frame (a laptop asleep, a half-open connection)
+        // would hold the server open for ws's own 30 s, past the shutdown timeout.
+        setTimeout(() => client.socket.terminate(), CLOSE_GRACE_MS).unref();
+      }
       clients.clear();
     },
   };

@@ -70,6 +70,17 @@ describe.each(testDialects)('backchat migrate on %s', (dialect) => {
     }
   });
 
+  // A store that cannot be reached is no bug: one line, as `migrate` gives, and no stack.
+  it('says in one line, without a stack or the password, when the store cannot be opened', () => {
+    const unreachable = dialect === 'postgres' ? 'postgres://someone:sekrit@127.0.0.1:1/nowhere' : 'sqlite:/etc/hostname/backchat.db';
+    for (const args of [['migrate'], ['users', 'list'], ['events', 'list']]) {
+      const result = run('src/cli/backchat.ts', args, unreachable);
+      expect(result.status, args.join(' ')).toBe(1);
+      expect(result.stderr, args.join(' ')).toMatch(/^Could not (open|migrate) the database: .+\n$/);
+      expect(result.stderr).not.toContain('sekrit');
+    }
+  });
+
   it('refuses an invalid configuration with every problem listed', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
@@ -162,6 +173,12 @@ describe.each(testDialects)('backchat users and tokens on %s', (dialect) => {
       const short = cliRun(['users', 'create', '--email', 'x@example.com', '--name', 'X'], { BACKCHAT_PASSWORD: 'short' });
       expect(short.status).toBe(1);
       expect(short.stderr).toMatch(/at least 10 characters/);
+      // The API's limits hold here too: an admin whose password login refuses could never sign in.
+      const long = cliRun(['users', 'create', '--email', 'long@example.com', '--name', 'Long', '--role', 'admin'], { BACKCHAT_PASSWORD: 'p'.repeat(1100) });
+      expect([long.status, long.stderr]).toEqual([1, 'The password must be at most 1024 characters.\n']);
+      const malformed = cliRun(['users', 'create', '--email', 'a b@example.com', '--name', 'n'.repeat(300), '--no-password']);
+      expect(malformed.status).toBe(1);
+      expect(malformed.stderr).toBe('The email must be an address such as name@example.com.\nThe name must be at most 200 characters.\n');
       const duplicate = cliRun(['users', 'create', '--email', 'boss@example.com', '--name', 'Again'], { BACKCHAT_PASSWORD: 'correct horse battery' });
       expect(duplicate.status).toBe(1);
       expect(duplicate.stderr).toMatch(/exists/);

@@ -3,6 +3,8 @@
  * carrying the REST representation, replay on reconnect, heartbeats, and nothing published for a
  * change that was rolled back.
  */
+import { randomBytes } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestOutboxSeq, purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
@@ -206,6 +208,35 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
       await database.drop();
     }
   }, 90_000);
+
+  it('shuts down promptly, exit 0, when a connected client never answers the close frame', async () => {
+    const database = await createTestDatabase(dialect);
+    const server = await startServer({ databaseUrl: database.url, env: { ADMIN_TOKEN: ADMIN } });
+    try {
+      const ownToken = await operatorToken(server.baseUrl, `rt-mute-${dialect}@example.com`);
+      // A bare TCP client that completes the upgrade and then reads nothing and answers nothing:
+      // a laptop gone to sleep. (A ws client would answer the close frame by itself.)
+      const { port } = new URL(server.baseUrl);
+      const mute = connectTcp(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve, reject) => {
+        mute.once('error', reject);
+        mute.write(
+          `GET /api/ws?token=${ownToken} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+        mute.once('data', (head) => (String(head).startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(String(head)))));
+      });
+      mute.pause();
+      const started = Date.now();
+      const exit = await server.stop('SIGTERM');
+      expect(exit, server.output()).toEqual({ code: 0, signal: null });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      mute.destroy();
+    } finally {
+      await server.stop('SIGKILL');
+      await database.drop();
+    }
+  }, 60_000);
 
   it('replays what a client missed when it reconnects with its last sequence number, then goes live', async () => {
     const first = await connect();

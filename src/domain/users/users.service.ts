@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
-import { AppError } from '../../errors.js';
+import { AppError, type FieldErrors } from '../../errors.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import {
@@ -26,6 +26,12 @@ import {
 import type { AuthToken, Role, User } from './users.types.js';
 
 export const MIN_PASSWORD_LENGTH = 10;
+/** Longer ones are refused at login, before argon2 spends time on them. */
+export const MAX_PASSWORD_LENGTH = 1024;
+export const MAX_NAME_LENGTH = 200;
+export const MAX_EMAIL_LENGTH = 320;
+export const EMAIL_PATTERN = '^[^@\\s]+@[^@\\s]+$';
+const EMAIL = new RegExp(EMAIL_PATTERN);
 /** last_used_at is written at most this often per token: a write per request would be waste. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -36,11 +42,32 @@ const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').
 const newToken = () => `bc_${randomBytes(32).toString('base64url')}`;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-/** A name as stored, trimmed; one of nothing but spaces is refused as a missing one would be. */
-function nameToStore(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw new AppError('bad_request', 400, 'Invalid request data', { name: ['The name must not be blank.'] });
-  return trimmed;
+/**
+ * An account's fields as stored (trimmed; the email lower-cased), or a 400 naming every bad one.
+ * The API's schemas check the same limits; the CLI comes here directly, and a name of nothing but
+ * spaces passes any schema.
+ */
+function accountFields(input: { email?: string; name?: string; password?: string | null }): { email?: string; name?: string } {
+  const errors: FieldErrors = {};
+  const fields: { email?: string; name?: string } = {};
+  if (input.email !== undefined) {
+    const email = normalizeEmail(input.email);
+    if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) errors.email = ['The email must be an address such as name@example.com.'];
+    else fields.email = email;
+  }
+  if (input.name !== undefined) {
+    const name = input.name.trim();
+    if (name === '') errors.name = ['The name must not be blank.'];
+    else if (name.length > MAX_NAME_LENGTH) errors.name = [`The name must be at most ${MAX_NAME_LENGTH} characters.`];
+    else fields.name = name;
+  }
+  if (input.password != null && input.password.length < MIN_PASSWORD_LENGTH) {
+    errors.password = [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`];
+  } else if (input.password != null && input.password.length > MAX_PASSWORD_LENGTH) {
+    errors.password = [`The password must be at most ${MAX_PASSWORD_LENGTH} characters.`];
+  }
+  if (Object.keys(errors).length > 0) throw new AppError('bad_request', 400, 'Invalid request data', errors);
+  return fields;
 }
 
 /** Creates an account; 409 when the email is taken. */
@@ -49,14 +76,11 @@ export async function createUser(
   input: { email: string; name: string; role: Role; password?: string | null },
   now: number,
 ): Promise<User> {
-  if (input.password != null && input.password.length < MIN_PASSWORD_LENGTH) {
-    throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
-  }
-  const name = nameToStore(input.name);
+  const { email, name } = accountFields(input);
   const user = await insertUserIfAbsent(db, {
     id: newId(),
-    email: normalizeEmail(input.email),
-    name,
+    email: email!,
+    name: name!,
     role: input.role,
     password_hash: input.password ? await hash(input.password) : null,
     disabled_at: null,
@@ -146,7 +170,7 @@ export async function createApiToken(
   if (input.expiresAt != null && input.expiresAt <= now) {
     throw new AppError('bad_request', 400, 'Invalid request data', { expiresAt: ['The expiry must be in the future.'] });
   }
-  const name = nameToStore(input.name);
+  const { name } = accountFields({ name: input.name });
   const token = newToken();
   const record = await db.transaction().execute(async (trx) => {
     const current = await lockUserCredentials(trx, userId);
@@ -156,7 +180,7 @@ export async function createApiToken(
       id: newId(),
       user_id: userId,
       kind: 'api',
-      name,
+      name: name!,
       token_hash: hashToken(token),
       created_at: now,
       expires_at: input.expiresAt ?? null,
@@ -208,10 +232,7 @@ export async function changeUser(
   changes: { name?: string; role?: Role; password?: string; disabled?: boolean },
   now: number,
 ): Promise<User | undefined> {
-  if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) {
-    throw new AppError('bad_request', 400, 'Invalid request data', { password: [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`] });
-  }
-  const name = changes.name === undefined ? undefined : nameToStore(changes.name);
+  const { name } = accountFields({ name: changes.name, password: changes.password });
   const passwordHash = changes.password === undefined ? undefined : await hash(changes.password);
   // One transaction, the user's row first: its UPDATE waits for, or makes wait, a login that is
   // opening a session (startSession locks the row too). A login that committed first has its
