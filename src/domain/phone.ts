@@ -39,10 +39,11 @@ function parse(raw: string, localCountry: PhoneCountry | null): string | null {
   const trimmed = raw.trim();
   if (!/^[+\d\s().-]{4,40}$/.test(trimmed)) return null;
   const digits = trimmed.replace(/\D/g, '');
-  const writtenInternational = trimmed.startsWith('+') || digits.startsWith('00');
-  const local = localCountry === null || writtenInternational ? undefined : parsePhoneNumberFromString(trimmed, localCountry);
+  const withPlus = trimmed.startsWith('+');
+  const with00 = !withPlus && digits.startsWith('00');
+  const local = localCountry === null || withPlus || with00 ? undefined : parsePhoneNumberFromString(trimmed, localCountry);
   if (local?.isValid()) return local.number;
-  const international = parsePhoneNumberFromString(`+${digits.startsWith('00') && !trimmed.startsWith('+') ? digits.slice(2) : digits}`);
+  const international = parsePhoneNumberFromString(`+${with00 ? digits.slice(2) : digits}`);
   if (international?.isPossible()) return international.number;
   return local?.isPossible() ? local.number : null;
 }
