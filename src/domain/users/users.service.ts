@@ -43,9 +43,9 @@ const newToken = () => `bc_${randomBytes(32).toString('base64url')}`;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 /**
- * An account's fields as stored (trimmed; the email lower-cased), or a 400 naming every bad one.
- * The API's schemas check the same limits; the CLI comes here directly, and a name of nothing but
- * spaces passes any schema.
+ * An account's fields as stored (trimmed; the email lower-cased), each one that was given, or a
+ * 400 naming every bad one. The API's schemas check the same limits; the CLI comes here directly,
+ * and a name of nothing but spaces passes any schema.
  */
 function accountFields(input: { email?: string; name?: string; password?: string | null }): { email?: string; name?: string } {
   const errors: FieldErrors = {};
