@@ -46,9 +46,9 @@ export const messageSchema = {
     file: nullable('object', {
       properties: { url: { type: 'string' }, name: nullable('string'), size: nullable('integer'), mimeType: nullable('string') },
     }),
-    sender: nullable('string'),
+    sender: nullable('string', { description: "Who wrote it, as the event says: the seed's `from`; in a Wazzup24 group chat, the member's name (or phone, or username)" }),
     author: nullable('object', { properties: { id: nullable('string'), name: nullable('string') } }),
-    quotedMessageId: nullable('string'),
+    quotedMessageId: nullable('string', { description: 'The `externalId` (the sender\'s id) of the message this one quotes, which may not be stored' }),
     status: nullable('string', { description: 'pending, sent, failed, delivered, read' }),
     statusAt: time,
     failedAt: time,

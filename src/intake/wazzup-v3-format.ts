@@ -23,6 +23,8 @@ const V3_KEYS = ['test', 'messages', 'statuses', 'createContact', 'createDeal', 
 
 /** Messengers whose `chatId` is the customer's phone in international digits. */
 const PHONE_CHAT_TYPES = new Set(['whatsapp', 'viber']);
+/** Group chats: the `chatId` is the group's, and a message's `contact` is the member who wrote it. */
+const GROUP_CHAT_TYPES = new Set(['whatsgroup', 'telegroup', 'maxgroup']);
 
 const nullableString = (maxLength: number) => ({ type: ['string', 'null'], maxLength });
 const id = { type: 'string', minLength: 1, maxLength: 255 };
@@ -150,16 +152,20 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
   const sentAt = toEpochMs(item.dateTime) ?? receivedAt;
   const contentUri = (item.contentUri as string | null | undefined) ?? null;
   const quoted = item.quotedMessage as Record<string, unknown> | null | undefined;
+  const isEcho = item.isEcho === true;
+  const member = GROUP_CHAT_TYPES.has(chatType) && !isEcho ? (item.contact as Record<string, unknown> | null | undefined) : undefined;
   const message: IncomingMessage = {
     externalId: item.messageId as string,
     chat: { channelId: (item.channelId as string | null | undefined) ?? '', chatType, externalId: chatId },
-    direction: item.isEcho === true ? 'out' : 'in',
+    direction: isEcho ? 'out' : 'in',
     type: (item.type as string | null | undefined) ?? 'unknown',
     text: (item.text as string | null | undefined) ?? null,
-    sender: null,
+    // Who wrote it, where the chat's contact does not say: a group's member, as Wazzup24 names them.
+    sender: [member?.name, member?.phone, member?.username].find((value): value is string => typeof value === 'string' && value !== '') ?? null,
     file: contentUri === null ? null : { url: contentUri, name: fileNameOf(contentUri), size: null, mimeType: null },
     sentAt,
-    contact: contactOf(item, chatType, chatId, sentAt),
+    // An echo in a group is ours: its `contact` is no member who wrote.
+    contact: GROUP_CHAT_TYPES.has(chatType) && isEcho ? null : contactOf(item, chatType, chatId, sentAt),
     raw: item,
     authorName: (item.authorName as string | null | undefined) ?? null,
     authorId: (item.authorId as string | null | undefined) ?? null,
@@ -222,17 +228,23 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
  * Viber) or the contact carries one (Telegram, MAX); otherwise by `chatType:chatId`, which a
  * contact of a messenger without phone chat ids also keeps when it has a phone, so that messages
  * with and without the phone find the same contact.
+ *
+ * In a group, `chatType:chatId` is the group, not the member who wrote: keyed by it, every member
+ * would become one contact, renamed by each message (and a member's phone would tie the group to
+ * that member's own contact). A member is known by phone only; without one, no contact.
  */
-function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate {
+function contactOf(item: Record<string, unknown>, chatType: string, chatId: string, occurredAt: number): ContactUpdate | null {
   const contact = item.contact as Record<string, string | null | undefined> | null | undefined;
+  const group = GROUP_CHAT_TYPES.has(chatType);
   const phoneRaw = PHONE_CHAT_TYPES.has(chatType) ? chatId : (contact?.phone ?? null);
   // Wazzup24 writes phones as international digits: never read as local ones (PHONE_DEFAULT_COUNTRY),
   // which would turn a Vietnamese 84 951… into a Moscow number for a business in Russia.
   const phone = phoneRaw === null ? null : normalizePhone(phoneRaw);
+  if (group && phone === null) return null;
   return {
     phone,
     phoneRaw: phone === null ? null : phoneRaw,
-    externalKey: phone === null || !PHONE_CHAT_TYPES.has(chatType) ? `${chatType}:${chatId}` : null,
+    externalKey: phone !== null && (group || PHONE_CHAT_TYPES.has(chatType)) ? null : `${chatType}:${chatId}`,
     ...(contact && 'name' in contact && { name: contact.name ?? null }),
     ...(contact && 'avatarUri' in contact && { avatarUrl: contact.avatarUri ?? null }),
     ...(contact && 'username' in contact && { username: contact.username ?? null }),

@@ -208,6 +208,50 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect((await messageRow(original.messageId))!.text).toBe('final');
   });
 
+  it('keeps the old text of a deletion whose original never arrived, as of one received, then deleted', async () => {
+    const original = item({ chatId: '77015550011', text: null, isDeleted: true, oldInfo: { oldText: 'Cancel my order 5521' } });
+    await t.postWebhook({ messages: [original] });
+    expect(await messageRow(original.messageId)).toMatchObject({ text: 'Cancel my order 5521', deleted_at: expect.any(Number) });
+  });
+
+  // In a group the chatId is the group's, and `contact` the member who wrote: members are not one
+  // contact renamed by each message, and a member's phone does not tie the group to their own chat.
+  describe('group chats', () => {
+    const contactOfChat = async (externalId: string) => {
+      const chat = await db().selectFrom('chats').selectAll().where('external_id', '=', externalId).executeTakeFirstOrThrow();
+      return chat.contact_id === null ? null : db().selectFrom('contacts').selectAll().where('id', '=', chat.contact_id).executeTakeFirstOrThrow();
+    };
+
+    it('names the member who wrote each message, and touches no contact for members known by name only', async () => {
+      const group = '120363025246125486@g.us';
+      const aliya = item({ chatType: 'whatsgroup', chatId: group, contact: { name: 'Aliya (Dealer Astana)', avatarUri: 'https://example.com/aliya' } });
+      const timur = item({ chatType: 'whatsgroup', chatId: group, contact: { name: 'Timur (Dealer Astana)' } });
+      const echo = item({ chatType: 'whatsgroup', chatId: group, isEcho: true, status: 'sent', authorName: 'Operator Olga', contact: { name: 'Timur (Dealer Astana)' } });
+      const contactsBefore = (await db().selectFrom('contacts').select('id').execute()).length;
+      expect((await t.postWebhook({ messages: [aliya, timur, echo] })).statusCode).toBe(200);
+      expect([(await messageRow(aliya.messageId))!.sender, (await messageRow(timur.messageId))!.sender, (await messageRow(echo.messageId))!.sender]).toEqual([
+        'Aliya (Dealer Astana)',
+        'Timur (Dealer Astana)',
+        null,
+      ]);
+      expect(await contactOfChat(group)).toBeNull();
+      expect((await db().selectFrom('contacts').select('id').execute()).length).toBe(contactsBefore);
+    });
+
+    it('keys members by their phone: the chat keeps its first sender, and a member\'s own chat keeps its contact', async () => {
+      const group = '-100987654321';
+      const member = (name: string, phone: string) => item({ chatType: 'telegroup', chatId: group, contact: { name, username: name.toLowerCase(), phone } });
+      await t.postWebhook({ messages: [member('Dana', '77017770001')] });
+      await t.postWebhook({ messages: [member('Erlan', '77017770002')] });
+      await t.postWebhook({ messages: [item({ chatId: '77017770001', contact: { name: 'Dana S.' } })] });
+      await t.postWebhook({ messages: [member('Erlan', '77017770002')] });
+      expect(await contactOfChat(group)).toMatchObject({ phone: '+77017770001', name: 'Dana S.', external_key: null });
+      expect(await contactOfChat('77017770001')).toMatchObject({ phone: '+77017770001', name: 'Dana S.', phone_raw: '77017770001' });
+      const erlan = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77017770002').executeTakeFirstOrThrow();
+      expect(erlan).toMatchObject({ name: 'Erlan', username: 'erlan', external_key: null });
+    });
+  });
+
   it('keeps a status that comes before its message, and moves statuses forward only', async () => {
     const echo = item({ chatId: '77015550006', isEcho: true, status: 'sent' });
     const status = (s: string, at: string) => ({ messageId: echo.messageId, timestamp: at, status: s });

@@ -143,7 +143,9 @@ export async function receiveRevision(trx: Executor, revision: MessageRevision, 
 
   const at = revision.occurredAt;
   if (!(await findMessageAndStatuses(trx, revision.messageExternalId)).stored) {
-    return receiveMessage(trx, revision.message, now, revision.kind === 'edited' ? { editedAt: at } : { deletedAt: at });
+    if (revision.kind === 'edited') return receiveMessage(trx, revision.message, now, { editedAt: at });
+    // A deletion carries no text, but its old text: kept, as on a message received, then deleted.
+    return receiveMessage(trx, { ...revision.message, text: revision.message.text ?? revision.oldText }, now, { deletedAt: at });
   }
   const message =
     revision.kind === 'edited'
