@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/storage/database.js';
 import { WRITERS_LOCK_KEY } from '../../src/storage/dialects/postgres.js';
 import { startServer, type ProcessExit, type ServerProcess } from '../helpers/server-process.js';
-import { createTestDatabase, testDialects, type TestDatabase } from '../helpers/test-database.js';
+import { createTestDatabase, POSTGRES_ADMIN_URL, testDialects, type TestDatabase } from '../helpers/test-database.js';
 
 /** Concurrent senders, each with one request outstanding at a time. */
 const SENDERS = 32;
@@ -398,6 +398,36 @@ describe.runIf(testDialects.includes('postgres'))('shutdown while the database d
       expect(Date.now() - signalled).toBeGreaterThanOrEqual(1_900);
       expect(await held).toBe('no answer');
       expect(server.output()).toContain('shutdown did not finish in time');
+    }),
+  );
+});
+
+describe.runIf(testDialects.includes('postgres'))('a session ended by PostgreSQL while in use (postgres)', () => {
+  // As in a restart or failover, or when our own idle-in-transaction timeout ends a frozen
+  // instance's session: the 'error' the client emits used to crash the whole process.
+  it('answers that webhook 500 and stays up', { timeout: 60_000 }, () =>
+    whileWritersLockHeld({ WRITE_LOCK_TIMEOUT_SECONDS: '30' }, async (server, release) => {
+      const answer = postMessage(server, 'terminated_1');
+      const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await admin.connect();
+      try {
+        let waiting: number[] = [];
+        for (let i = 0; i < 100 && waiting.length === 0; i += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const rows = await admin.query<{ pid: number }>("select pid from pg_stat_activity where wait_event_type = 'Lock' and query like '%pg_advisory_xact_lock%'");
+          waiting = rows.rows.map((row) => row.pid);
+        }
+        expect(waiting, 'a write waiting for the writers lock').toHaveLength(1);
+        await admin.query('select pg_terminate_backend($1)', [waiting[0]]);
+      } finally {
+        await admin.end();
+      }
+      // Its failure is recorded in the webhook log, which waits for the lock too.
+      await release();
+      expect((await answer).status).toBe(500);
+      expect(server.isRunning(), server.output()).toBe(true);
+      expect((await fetch(`${server.baseUrl}/api/ready`)).status).toBe(200);
+      expect((await postMessage(server, 'terminated_2')).status).toBe(200);
     }),
   );
 });

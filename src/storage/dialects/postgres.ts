@@ -22,10 +22,17 @@ export function openPostgresDialect(connectionString: string): Dialect {
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client that loses its connection emits 'error'; without a listener it would crash the process.
+  // A client whose session ends (pg_terminate_backend, a restart or failover, a reset, our own
+  // idle-in-transaction timeout) emits 'error'; with no listener that crashes the process. The pool
+  // listens only while a client is idle, so each client gets its own listener for its whole life:
+  // the query in flight fails on its own (a 500 the sender retries), and the pool drops the client
+  // when it is handed back.
   pool.on('error', () => undefined);
   const outgrown = new WeakSet<pg.PoolClient>();
-  pool.on('connect', (client) => keepCompiledOnceQueriesParsed(client, outgrown));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    keepCompiledOnceQueriesParsed(client, outgrown);
+  });
   // Closed once handed back (after its transaction rolled back, so that the error the caller sees
   // is the real one); the pool drops a client that is ending, and its statements go with it.
   pool.on('release', (_error: Error | undefined, client: pg.PoolClient) => {
