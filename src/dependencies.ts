@@ -69,6 +69,7 @@ export async function openDependencies(
     onBegin: database.writers.lockWriters,
     onEnd: database.writers.announceCommit,
     onBatch: (stats) => metrics.observeCommitBatch(stats),
+    lostConnection: database.writers.lostConnection,
   });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
   bus.onAny((event) => metrics.observeDomainEvent(event));

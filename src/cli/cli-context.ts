@@ -1,5 +1,6 @@
 /** What every CLI command gets: where to write, and the configuration (or the reason it is invalid). */
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { MigrationError } from '../storage/migrations/index.js';
 
 export interface CliIo {
   out: NodeJS.WritableStream;
@@ -20,15 +21,18 @@ export function cliConfig(): Config {
 
 /**
  * Runs what opens the store (and migrates it). A database that is down, refuses the password or
- * cannot be created is the operator's to fix, not a bug: it ends the command with one line, where
- * an uncaught error would print a stack.
+ * cannot be created, or a migration that fails, is the operator's to fix: it ends the command
+ * with one line, where an uncaught error would print a stack. A bug (a TypeError, say) keeps its
+ * stack.
  */
 export async function openingStore<T>(open: () => T | Promise<T>): Promise<T> {
   try {
     return await open();
   } catch (error) {
-    if (error instanceof CliError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new CliError(message.startsWith('Could not') ? message : `Could not open the database: ${message}`);
+    if (error instanceof MigrationError) throw new CliError(error.message);
+    if (error instanceof CliError || !(error instanceof Error) || PROGRAMMING_ERRORS.some((kind) => error instanceof kind)) throw error;
+    throw new CliError(`Could not open the database: ${error.message}`);
   }
 }
+
+const PROGRAMMING_ERRORS = [TypeError, ReferenceError, RangeError, SyntaxError];

@@ -61,9 +61,14 @@ describe('normalizePhone with a local country', () => {
     expect(normalizePhone(raw, 'RU')).toBe(e164);
   });
 
-  it('still reads international digits first, as Wazzup24 writes them', () => {
+  it('reads international digits as such, although they also make a valid local number', () => {
     expect(normalizePhone('79001234567', 'KZ')).toBe('+79001234567');
     expect(normalizePhone('442079460958', 'RU')).toBe('+442079460958');
+    // Norway and Denmark read as Kazakh numbers, a German mobile as a German landline.
+    expect(normalizePhone('4740612345', 'KZ')).toBe('+4740612345');
+    expect(normalizePhone('4534412345', 'RU')).toBe('+4534412345');
+    expect(normalizePhone('4915123456789', 'DE')).toBe('+4915123456789');
+    expect(normalizePhone('6581234567', 'US')).toBe('+6581234567');
   });
 
   it('never reads a number written with "+" or "00" as local', () => {

@@ -42,7 +42,11 @@ function parse(raw: string, localCountry: PhoneCountry | null): string | null {
   const withPlus = trimmed.startsWith('+');
   const with00 = !withPlus && digits.startsWith('00');
   const local = localCountry === null || withPlus || with00 ? undefined : parsePhoneNumberFromString(trimmed, localCountry);
-  if (local?.isValid()) return local.number;
+  // Written the local way: libphonenumber took a trunk prefix off ("8", "0"). Without that test,
+  // international digits that happen to make a valid local number too (Norway's 47 406… in
+  // Kazakhstan, or any number for a business in Germany) would be read as local.
+  const writtenLocally = local !== undefined && local.nationalNumber !== digits && !digits.startsWith(local.countryCallingCode);
+  if (writtenLocally && local.isValid()) return local.number;
   const international = parsePhoneNumberFromString(`+${with00 ? digits.slice(2) : digits}`);
   if (international?.isPossible()) return international.number;
   return local?.isPossible() ? local.number : null;

@@ -14,6 +14,7 @@ import {
   tokensOf,
 } from '../domain/users/users.service.js';
 import { ROLES, type Role } from '../domain/users/users.types.js';
+import { parseIsoTime } from '../domain/iso-time.js';
 import { AppError } from '../errors.js';
 import type { Executor } from '../storage/executor.js';
 import type { OperatorAuth } from './operator-auth.js';
@@ -124,13 +125,12 @@ export async function usersRoutes(app: FastifyInstance, options: { db: Executor;
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const body = request.body as { name: string; expiresAt?: string };
-      const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
-      // The schema's date-time allows what Date cannot read (a leap second, 23:59:60; an offset
-      // without minutes, +05): unrefused, it would be stored as no expiry at all (SQLite) or fail
-      // the insert (PostgreSQL).
+      const expiresAt = body.expiresAt === undefined ? null : parseIsoTime(body.expiresAt);
+      // The schema's date-time allows a leap second (23:59:60), which a date cannot hold:
+      // unrefused, it would be stored as no expiry at all (SQLite) or fail the insert (PostgreSQL).
       if (Number.isNaN(expiresAt)) {
         throw new AppError('bad_request', 400, 'Invalid request data', {
-          expiresAt: ['The expiresAt field must be a date-time such as 2030-01-01T00:00:00Z or 2030-01-01T05:00:00+05:00 (without a leap second).'],
+          expiresAt: ['The expiresAt field must be a date-time such as 2030-01-01T00:00:00Z (without a leap second).'],
         });
       }
       const created = await createApiToken(db, id, { name: body.name, expiresAt }, now());

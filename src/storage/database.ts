@@ -4,7 +4,7 @@
  */
 import { Kysely, sql } from 'kysely';
 import { pendingMigrations } from './migrations/index.js';
-import { listenForCommittedEvents, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings, writersLock } from './dialects/postgres.js';
+import { listenForCommittedEvents, lostConnection, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings, writersLock } from './dialects/postgres.js';
 import { openSqliteDialect, sqliteDurabilityWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
@@ -20,6 +20,8 @@ export interface WriterHooks {
   lockWriters(trx: Kysely<Database>): Promise<void>;
   /** Last thing before the commit: on PostgreSQL, wakes every instance's event reader once it commits. */
   announceCommit(trx: Kysely<Database>): Promise<void>;
+  /** Whether an error means a connection that was lost (so another one may do), not one never made. */
+  lostConnection(error: unknown): boolean;
 }
 
 export interface DatabaseHandle {
@@ -59,7 +61,7 @@ export function openDatabase(
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap(db, 'sqlite', { lockWriters: nothing, announceCommit: nothing }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
+    return wrap(db, 'sqlite', { lockWriters: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const dialect = openPostgresDialect(databaseUrl);
@@ -67,7 +69,7 @@ export function openDatabase(
     return wrap(
       db,
       'postgres',
-      { lockWriters: writersLock(options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS), announceCommit: notifyEventsCommitted },
+      { lockWriters: writersLock(options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS), announceCommit: notifyEventsCommitted, lostConnection },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
       () => postgresDurabilityWarnings(db),
     );

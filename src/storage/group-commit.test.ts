@@ -70,44 +70,50 @@ describe.each(testDialects)('group commit on %s', (dialect) => {
 
   // A pooled connection that died during a failover fails the BEGIN: nothing has run, and
   // another connection will do. Simulated by a transaction that fails before calling back.
-  const failingToBegin = (db: DatabaseHandle['db'], failures: number): DatabaseHandle['db'] => {
-    let left = failures;
-    return new Proxy(db, {
+  const failingToBegin = (db: DatabaseHandle['db'], errors: Error[]) => {
+    const attempts = { count: 0 };
+    const proxy = new Proxy(db, {
       get(target, property, receiver) {
         if (property !== 'transaction') return Reflect.get(target, property, receiver) as unknown;
         return () => {
           const builder = target.transaction();
           return {
             execute: (callback: Parameters<typeof builder.execute>[0]) => {
-              if (left > 0) {
-                left -= 1;
-                return Promise.reject(new Error('Connection terminated unexpectedly'));
-              }
-              return builder.execute(callback);
+              attempts.count += 1;
+              const error = errors.shift();
+              return error ? Promise.reject(error) : builder.execute(callback);
             },
           };
         };
       },
     });
+    return { db: proxy, attempts };
   };
+  const lost = () => new Error('Connection terminated unexpectedly');
+  const lostConnection = (error: unknown) => error instanceof Error && error.message.startsWith('Connection terminated');
 
-  it('tries a batch once more, whole, when its transaction could not begin', async () => {
+  it('tries a batch once more, whole, when its transaction could not begin on a lost connection', async () => {
     const batches: BatchStats[] = [];
-    const committer = createGroupCommitter(failingToBegin(handle.db, 1), { maxBatchSize: 100, onBatch: (s) => batches.push(s) });
+    const { db, attempts } = failingToBegin(handle.db, [lost()]);
+    const committer = createGroupCommitter(db, { maxBatchSize: 100, onBatch: (s) => batches.push(s), lostConnection });
     await Promise.all(Array.from({ length: 5 }, (_, i) => committer.run(insertContact(`+1555600000${i}`))));
-    await committer.run(insertContact('+15556000009'));
+    expect(attempts.count).toBe(2);
     const { count } = await handle.db.selectFrom('contacts').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
-    expect(Number(count)).toBe(6);
-    expect(batches).toMatchObject([{ size: 5, failedUnits: 0 }, { size: 1, failedUnits: 0 }]);
+    expect(Number(count)).toBe(5);
+    expect(batches).toMatchObject([{ size: 5, failedUnits: 0 }]);
   });
 
-  it('fails the batch when its transaction cannot begin twice in a row', async () => {
-    const batches: BatchStats[] = [];
-    const committer = createGroupCommitter(failingToBegin(handle.db, 2), { maxBatchSize: 100, onBatch: (s) => batches.push(s) });
-    const results = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => committer.run(insertContact(`+1555700000${i}`))));
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect(batches).toMatchObject([{ size: 3, failedUnits: 3 }]);
-    await committer.run(insertContact('+15557000009'));
+  it('fails the batch at once when the second try fails too, or when no connection could be had', async () => {
+    for (const errors of [[lost(), lost()], [new Error('timeout exceeded when trying to connect')]]) {
+      const batches: BatchStats[] = [];
+      const { db, attempts } = failingToBegin(handle.db, errors);
+      const tries = errors.length;
+      const committer = createGroupCommitter(db, { maxBatchSize: 100, onBatch: (s) => batches.push(s), lostConnection });
+      const results = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => committer.run(insertContact(`+1555700000${i}`))));
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(attempts.count).toBe(tries);
+      expect(batches).toMatchObject([{ size: 3, failedUnits: 3 }]);
+    }
   });
 
   it('keeps committing after a failure outside any unit (here: the statistics callback throws)', async () => {

@@ -8,10 +8,11 @@
  * event fails only its own request. Rows a unit adds with `insertAtCommit` are written after the
  * batch's last unit, before the commit.
  *
- * A batch whose transaction could not even begin (a pooled PostgreSQL connection that died during
- * a failover, say) is tried once more as a whole, on another connection: nothing in it has run.
- * A batch that began but failed in `onBegin` (the writers' lock not granted in time) fails every
- * unit at once: retrying them alone would only make each wait as long again.
+ * A batch whose transaction could not even begin on a connection that was lost (a pooled
+ * PostgreSQL connection that died in a failover, say) is tried once more as a whole, on another
+ * connection: nothing in it has run. A batch that could not begin otherwise (no connection to be
+ * had in time), or began but failed in `onBegin` (the writers' lock not granted in time), fails
+ * every unit at once: retrying would only make each wait as long again.
  */
 import type { Kysely, Transaction } from 'kysely';
 import { openInsertsAtCommit, writeInsertsAtCommit } from './insert-at-commit.js';
@@ -47,6 +48,8 @@ export interface GroupCommitOptions<DB> {
   /** Runs last in every transaction, before its commit (PostgreSQL: one NOTIFY for the whole batch). */
   readonly onEnd?: (trx: Transaction<DB>) => Promise<void>;
   readonly onBatch?: (stats: BatchStats) => void;
+  /** Whether a transaction that could not begin for this error may begin on another connection. */
+  readonly lostConnection?: (error: unknown) => boolean;
 }
 
 /** Creates a committer over `db`; one batch is written at a time. */
@@ -84,7 +87,7 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, options: GroupCommitOpt
       try {
         results = await runAll();
       } catch (error) {
-        if (progress.stage !== 'not begun') throw error;
+        if (progress.stage !== 'not begun' || !options.lostConnection?.(error)) throw error;
         results = await runAll();
       }
       batch.forEach((unit, i) => unit.resolve(results[i]));

@@ -25,11 +25,19 @@ export function likeEscaped(expression: string, pattern: string): RawBuilder<boo
 }
 
 /**
- * `lower(<expression>) like lower(<pattern>) escape '\'`: case-insensitive, with both sides folded
- * by the same function in the database (SQLite: ours, registered as JavaScript's toLowerCase;
- * PostgreSQL: its own). Folding the pattern in JavaScript instead missed names typed exactly as
- * stored on PostgreSQL, whose lower() folds "İ" and a final "Σ" differently.
+ * Where JavaScript's toLowerCase (SQLite's lower() here) and PostgreSQL's lower() differ: a final
+ * sigma ("ς" in JavaScript, "σ" in PostgreSQL) and the dot JavaScript leaves on a lower-cased "İ"
+ * (U+0307). `translate(…, FOLD_FROM, FOLD_TO)` turns a final sigma into "σ" and drops that dot.
+ */
+const FOLD_FROM = 'ς\u0307';
+const FOLD_TO = 'σ';
+
+/**
+ * `<expression> like <pattern>`, case-insensitively: both sides folded by the same functions in
+ * the database (SQLite: ours; PostgreSQL: its own), so that both stores find the same rows.
+ * Folding the pattern in JavaScript instead missed names typed exactly as stored on PostgreSQL.
  */
 export function likeFolded(expression: string, pattern: string): RawBuilder<boolean> {
-  return sql<boolean>`lower(${sql.raw(expression)}) like lower(${pattern}) escape '\\'`;
+  const fold = (value: RawBuilder<unknown>) => sql`translate(lower(${value}), ${FOLD_FROM}, ${FOLD_TO})`;
+  return sql<boolean>`${fold(sql.raw(expression))} like ${fold(sql`${pattern}`)} escape '\\'`;
 }

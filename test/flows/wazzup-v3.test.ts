@@ -249,6 +249,10 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
       expect(await contactOfChat('77017770001')).toMatchObject({ phone: '+77017770001', name: 'Dana S.', phone_raw: '77017770001' });
       const erlan = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77017770002').executeTakeFirstOrThrow();
       expect(erlan).toMatchObject({ name: 'Erlan', username: 'erlan', external_key: null });
+      // A member without a phone is no contact, and their message is not put on the first member.
+      const bob = item({ chatType: 'telegroup', chatId: group, contact: { name: 'Bob' } });
+      await t.postWebhook({ messages: [bob] });
+      expect(await messageRow(bob.messageId)).toMatchObject({ sender: 'Bob', contact_id: null });
     });
   });
 

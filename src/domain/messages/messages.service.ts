@@ -56,7 +56,8 @@ export async function receiveMessage(
     id: messageId,
     externalId: input.externalId,
     chatId: chat.id,
-    contactId: contactId ?? chat.contactId,
+    // Who wrote it: none for a group member known by name only, whatever the chat's contact.
+    contactId,
     direction: input.direction,
     type: input.type,
     text: input.text,

@@ -48,22 +48,24 @@ export const normalizeEmail = (email: string) => email.trim().toLowerCase();
  * and a name of nothing but spaces passes any schema.
  */
 function accountFields(input: { email?: string; name?: string; password?: string | null }): { email?: string; name?: string } {
+  // Counted in characters (code points), as the schemas' maxLength counts them: an emoji is one.
+  const length = (text: string) => [...text].length;
   const errors: FieldErrors = {};
   const fields: { email?: string; name?: string } = {};
   if (input.email !== undefined) {
     const email = normalizeEmail(input.email);
-    if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) errors.email = ['The email must be an address such as name@example.com.'];
+    if (length(email) > MAX_EMAIL_LENGTH || !EMAIL.test(email)) errors.email = ['The email must be an address such as name@example.com.'];
     else fields.email = email;
   }
   if (input.name !== undefined) {
     const name = input.name.trim();
     if (name === '') errors.name = ['The name must not be blank.'];
-    else if (name.length > MAX_NAME_LENGTH) errors.name = [`The name must be at most ${MAX_NAME_LENGTH} characters.`];
+    else if (length(name) > MAX_NAME_LENGTH) errors.name = [`The name must be at most ${MAX_NAME_LENGTH} characters.`];
     else fields.name = name;
   }
-  if (input.password != null && input.password.length < MIN_PASSWORD_LENGTH) {
+  if (input.password != null && length(input.password) < MIN_PASSWORD_LENGTH) {
     errors.password = [`The password must be at least ${MIN_PASSWORD_LENGTH} characters.`];
-  } else if (input.password != null && input.password.length > MAX_PASSWORD_LENGTH) {
+  } else if (input.password != null && length(input.password) > MAX_PASSWORD_LENGTH) {
     errors.password = [`The password must be at most ${MAX_PASSWORD_LENGTH} characters.`];
   }
   if (Object.keys(errors).length > 0) throw new AppError('bad_request', 400, 'Invalid request data', errors);

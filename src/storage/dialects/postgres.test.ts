@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testDialects } from '../../../test/helpers/test-database.js';
 import { openDatabase, type DatabaseHandle } from '../database.js';
 import { prepareQuery, prepareRowsQuery } from '../prepared.js';
+import { lostConnection } from './postgres.js';
 
 // Tables of the test's own, unknown to the schema type.
 type Notes = { notes: { id: number; body: string | null; n: string | number } };
@@ -82,5 +83,23 @@ describe.runIf(testDialects.includes('postgres'))('PostgreSQL limits of a write 
       await handle.close();
       await database.drop();
     }
+  });
+});
+
+// What group commit tries once more: a connection that was there and is gone, not one that could
+// not be made (trying again would wait, or fail, as long again).
+describe('lostConnection', () => {
+  const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
+  it.each([
+    [new Error('Connection terminated unexpectedly'), true],
+    [new Error('Client has encountered a connection error and is not queryable'), true],
+    [withCode('terminating connection due to administrator command', '57P01'), true],
+    [withCode('read ECONNRESET', 'ECONNRESET'), true],
+    [new Error('timeout exceeded when trying to connect'), false],
+    [withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), false],
+    [withCode('canceling statement due to lock timeout', '55P03'), false],
+    ['Connection terminated', false],
+  ])('%s → %s', (error, expected) => {
+    expect(lostConnection(error)).toBe(expected);
   });
 });

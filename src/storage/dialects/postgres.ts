@@ -43,6 +43,19 @@ export function openPostgresDialect(connectionString: string): Dialect {
 }
 
 /**
+ * Whether `error` means a connection that was there and is gone: ended by the server (a restart,
+ * a failover, pg_terminate_backend: SQLSTATE 57P01–57P03) or cut (reset, closed under the client).
+ * Not a connection that could not be made (refused, the pool's connect timeout): trying again at
+ * once would only fail, or wait, as long again.
+ */
+export function lostConnection(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code === 'ECONNRESET' || code === 'EPIPE')) return true;
+  return /Connection terminated|not queryable|Client was closed/i.test(error.message);
+}
+
+/**
  * The intake's statements (`storage/prepared.ts`) run thousands of times a second, each a round
  * trip during which every other writer waits (the writer lock below). Sent as named prepared
  * statements, they are parsed once per connection instead of on every run, which takes about a

@@ -37,6 +37,10 @@ export function openSqliteDialect(location: string, onBackgroundError: (error: E
   database.pragma('busy_timeout = 5000');
   // SQLite's lower() folds ASCII only; searches lower-case both sides and must find "Дмитрий" too.
   database.function('lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
+  // PostgreSQL's translate(), which SQLite lacks: searches fold case with it on both stores alike.
+  database.function('translate', { deterministic: true }, (value: unknown, from: unknown, to: unknown) =>
+    typeof value === 'string' && typeof from === 'string' && typeof to === 'string' ? translate(value, from, to) : value,
+  );
   // A 64 MiB page cache keeps the indexes the intake touches in memory (the default is 2 MiB).
   database.pragma('cache_size = -65536');
   // A checkpoint copies the WAL into the database file and syncs it: tens of milliseconds during
@@ -188,4 +192,14 @@ function withStatementCache(database: BetterSqlite3.Database, onClose: () => voi
       return statement;
     },
   };
+}
+
+/** Each character of `from` in `value` becomes the one at its place in `to`, or goes when `to` is shorter. */
+function translate(value: string, from: string, to: string): string {
+  const source = [...from];
+  const target = [...to];
+  return [...value].map((char) => {
+    const at = source.indexOf(char);
+    return at === -1 ? char : (target[at] ?? '');
+  }).join('');
 }
