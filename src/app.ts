@@ -13,7 +13,8 @@ import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
-import { refuseNulCharacters } from './http/nul-characters.js';
+import { nulCharacterErrors, refuseNulCharacters } from './http/nul-characters.js';
+import { nestsDeeperThan } from './intake/json-depth.js';
 import { registerOpenApi } from './http/openapi.js';
 import { createRouteTable } from './http/route-table.js';
 import { createOperatorAuth } from './http/operator-auth.js';
@@ -28,6 +29,11 @@ export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox'
 /** Secrets that must never reach a log line. */
 export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'];
 
+/** Largest body of the operator and admin API; larger gets 413. */
+const API_BODY_LIMIT = 64 * 1024;
+/** Deepest nesting of an API request's JSON; deeper gets 400, before any walk could overflow the stack. */
+const MAX_API_JSON_DEPTH = 32;
+
 export async function buildApp(
   config: Config,
   deps: AppDependencies,
@@ -41,6 +47,9 @@ export async function buildApp(
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // No operator or admin request comes near it (a login is about 1 KB), and anyone can send one
+    // to be parsed; the webhook route has its own limit (WEBHOOK_BODY_LIMIT).
+    bodyLimit: API_BODY_LIMIT,
     // Errors the router raises before routing (a malformed %-escape, an over-long path segment, a
     // failing async constraint) would otherwise be answered with Fastify's own body.
     frameworkErrors: (error, request, reply) => handleError(error, request, reply),
@@ -98,14 +107,27 @@ export async function buildApp(
   // An empty body labelled JSON is no body, as many HTTP clients send it on a request without one
   // (POST /api/chats/:id/read, logout); a route that needs a body then refuses it by its schema.
   // The webhook route keeps its own parser: there an empty body is the seed's 400.
+  // The body is also refused when it nests deeper than any request of this API needs (every walk
+  // after parsing would overflow the stack) or holds U+0000 (nul-characters.ts).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined);
-    else parseJson(request, body as string, done);
+    const raw = body as string;
+    if (raw === '') return done(null, undefined);
+    if (nestsDeeperThan(Buffer.from(raw), MAX_API_JSON_DEPTH)) {
+      return done(new AppError('bad_request', 400, 'Invalid request data', { body: [`The request body must not nest deeper than ${MAX_API_JSON_DEPTH} levels.`] }));
+    }
+    parseJson(request, raw, (error, parsed) => done(error ?? nulCharacterErrors(raw, parsed) ?? null, parsed));
   });
-  // Every route's params, query and body at once, rather than a check in each route.
+  // Every route's params and query at once, rather than a check in each route.
   app.addHook('preValidation', refuseNulCharacters);
+  // @fastify/websocket sends every upgrade request through the router, but closes the socket only
+  // of one answered inside its own plugin. Answered anywhere else (a 404, /api/health), the socket,
+  // which node:http has let go of and no longer times out, would stay open for good: a thousand
+  // such requests would use up the process's file descriptors.
+  app.addHook('onResponse', async (request) => {
+    if ((request.raw as { upgrade?: boolean }).upgrade === true) request.raw.socket.destroy();
+  });
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.decorateRequest('principal', null);
   // Before the routes: it documents the routes registered after it.

@@ -10,19 +10,28 @@ import { AppError, type FieldErrors } from '../errors.js';
 import { WEBHOOK_PATH } from '../intake/webhook.routes.js';
 
 /**
- * A `preValidation` hook: runs after the body is parsed and before the route's schema. A callback
- * hook, not an async one: it runs on every request, the webhook's too, and need not cost a promise.
+ * A `preValidation` hook for path parameters and the query. A callback hook, not an async one: it
+ * runs on every request, the webhook's too, and need not cost a promise. (The JSON body is checked
+ * as it is parsed: `nulCharacterErrors`.)
  */
 export function refuseNulCharacters(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  if (request.routeOptions.url === WEBHOOK_PATH) return done();
-  const errors: FieldErrors = {};
   // Path and query reach us percent-encoded: without `%00` in the URL neither can hold U+0000.
-  if (request.url.includes('%00')) {
-    collect(request.params, '', errors);
-    collect(request.query, '', errors);
-  }
-  if (!Buffer.isBuffer(request.body)) collect(request.body, '', errors);
+  if (!request.url.includes('%00') || request.routeOptions.url === WEBHOOK_PATH) return done();
+  const errors: FieldErrors = {};
+  collect(request.params, '', errors);
+  collect(request.query, '', errors);
   done(Object.keys(errors).length > 0 ? new AppError('bad_request', 400, 'Invalid request data', errors) : undefined);
+}
+
+/**
+ * The 400 for a parsed JSON body that holds U+0000, or undefined. JSON can carry the character
+ * only escaped, so `raw` without `\u0000` skips the walk: a large body costs nothing more.
+ */
+export function nulCharacterErrors(raw: string, body: unknown): AppError | undefined {
+  if (!raw.includes('\\u0000')) return undefined;
+  const errors: FieldErrors = {};
+  collect(body, '', errors);
+  return Object.keys(errors).length > 0 ? new AppError('bad_request', 400, 'Invalid request data', errors) : undefined;
 }
 
 function collect(value: unknown, path: string, errors: FieldErrors): void {

@@ -81,6 +81,19 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     expect(expectError(key, 400).errors).toEqual({ 'p\\u0000': NUL_MESSAGE('p\\u0000') });
   });
 
+  // Anyone can post to the login or to an unknown path: what it costs to parse stays small, and
+  // nothing a body holds can overflow the stack (a body 8,000 levels deep was a 500).
+  it('refuses API bodies that nest too deep (400) or are too large (413), before any walk', async () => {
+    const deep = '['.repeat(8000) + ']'.repeat(8000);
+    for (const url of ['/api/auth/login', '/no-such-route']) {
+      const response = await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: deep });
+      expect(expectError(response, 400, 'Invalid request data').errors, url).toEqual({ body: ['The request body must not nest deeper than 32 levels.'] });
+    }
+    const large = JSON.stringify({ email: 'a@b', password: 'x'.repeat(70 * 1024) });
+    const response = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: large });
+    expectError(response, 413);
+  });
+
   it('stores a webhook whose strings carry U+0000 as U+FFFD, seed and v3 alike (never a 500)', async () => {
     const seed = seedMessage({ chatId: 'nul-seed', text: 'a\u0000b' });
     expect((await t.postWebhook(seed)).statusCode).toBe(200);

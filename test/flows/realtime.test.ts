@@ -209,6 +209,24 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     }
   }, 90_000);
 
+  // Each such socket left open for good would cost a file descriptor: about a thousand and the
+  // server accepts no connection at all.
+  it('closes the socket of an upgrade request answered by any route but /api/ws', async () => {
+    const { port } = new URL(baseUrl);
+    for (const path of ['/api/health', '/no-such-route', '/api/ws']) {
+      const socket = connectTcp(Number(port), '127.0.0.1');
+      const closed = new Promise<string>((resolve) => {
+        let head = '';
+        socket.on('data', (chunk) => (head += String(chunk)));
+        socket.once('close', () => resolve(head.split('\r\n', 1)[0]!));
+      });
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n`);
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 3 s'), 3_000));
+      expect(await Promise.race([closed, timeout]), path).toMatch(/^HTTP\/1\.1 (200|401|404)/);
+      socket.destroy();
+    }
+  });
+
   it('shuts down promptly, exit 0, when a connected client never answers the close frame', async () => {
     const database = await createTestDatabase(dialect);
     const server = await startServer({ databaseUrl: database.url, env: { ADMIN_TOKEN: ADMIN } });
