@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       wazzupApiUrl: 'https://api.wazzup24.com',
       wazzupApiKey: null,
       phoneDefaultCountry: null,
+      webhookLogRejectionsPerMinute: 120,
       webhookLogRetentionDays: 30,
       webhookLogBodyRetentionDays: 7,
     });

@@ -70,6 +70,8 @@ export interface Config {
   readonly webhookLogRetentionDays: number;
   /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
   readonly webhookLogBodyRetentionDays: number;
+  /** Refused webhooks recorded in the webhook log per client address and minute; the rest are only counted. */
+  readonly webhookLogRejectionsPerMinute: number;
 }
 
 export type IpAllowlistMode = 'enforce' | 'report' | 'off';
@@ -186,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const webhookSilenceAlertSeconds = integer('WEBHOOK_SILENCE_ALERT_SECONDS', 1800, 60, 7 * 86400);
   const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);
   const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', 7, 0, 3650);
+  const webhookLogRejectionsPerMinute = integer('WEBHOOK_LOG_REJECTIONS_PER_MINUTE', 120, 1, 1_000_000);
   if (webhookLogBodyRetentionDays > webhookLogRetentionDays) {
     problems.push('WEBHOOK_LOG_BODY_RETENTION_DAYS cannot be longer than WEBHOOK_LOG_RETENTION_DAYS');
   }
@@ -251,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     phoneDefaultCountry: phoneCountryRaw !== null && isPhoneCountry(phoneCountryRaw) ? phoneCountryRaw : null,
     webhookLogRetentionDays,
     webhookLogBodyRetentionDays,
+    webhookLogRejectionsPerMinute,
   });
 }
 

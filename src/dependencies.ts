@@ -88,6 +88,7 @@ export async function openDependencies(
     authenticator,
     maxJsonDepth: config.webhookMaxJsonDepth,
     phoneCountry: config.phoneDefaultCountry,
+    rejectionsPerMinute: config.webhookLogRejectionsPerMinute,
     now,
   });
   return {

@@ -20,6 +20,7 @@ import type { GroupCommitter } from '../storage/group-commit.js';
 import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
 import { subjectOf, type IntakeEvent } from './intake-event.js';
+import { createRejectionBudget } from './rejection-budget.js';
 import type { WebhookAuthenticator } from './webhook-auth.js';
 import { parseWebhookBody, type BodyParseResult } from './webhook-body.js';
 
@@ -79,6 +80,8 @@ export function createIntakeService(deps: {
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
   phoneCountry: PhoneCountry | null;
+  /** Refused requests recorded per client address and minute (WEBHOOK_LOG_REJECTIONS_PER_MINUTE). */
+  rejectionsPerMinute: number;
   now?: () => number;
 }): IntakeService {
   const now = deps.now ?? Date.now;
@@ -111,6 +114,7 @@ export function createIntakeService(deps: {
     }
   };
 
+  const rejections = createRejectionBudget(deps.rejectionsPerMinute);
   const recordRejection = async (request: WebhookRequest, httpStatus: number, message: string): Promise<WebhookLogEntry> => {
     const entry: WebhookLogEntry = {
       ...baseEntry(request),
@@ -119,7 +123,14 @@ export function createIntakeService(deps: {
       durationMs: request.elapsedMs(),
       error: { message },
     };
-    await recordSafely(entry);
+    const budget = rejections.take(request.clientIp, now());
+    if (budget.record) await recordSafely(entry);
+    else if (budget.firstOverBudget) {
+      deps.logger.warn(
+        { clientIp: request.clientIp, perMinute: deps.rejectionsPerMinute },
+        'refused webhooks from this address beyond WEBHOOK_LOG_REJECTIONS_PER_MINUTE are not recorded in the webhook log this minute',
+      );
+    }
     return entry;
   };
 

@@ -172,6 +172,32 @@ describe.each(testDialects)('webhook security on %s', (dialect) => {
     });
   });
 
+  // One client sending junk as fast as it can must not fill the disk with a month of log rows.
+  describe('refusals recorded per address and minute', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp(dialect, { env: { WEBHOOK_TOKENS: TOKEN, WEBHOOK_LOG_REJECTIONS_PER_MINUTE: '5' } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('records the first refusals of an address, answers and counts the rest, and records every other address and every accepted request', async () => {
+      const rejected = () => t.deps.database.db.selectFrom('webhook_events').select(['client_ip']).where('outcome', '=', 'rejected').execute();
+      for (let i = 0; i < 8; i += 1) expect((await post(t, messageBody(), { remoteAddress: '192.0.2.1' })).statusCode).toBe(401);
+      expect((await post(t, messageBody(), { remoteAddress: '192.0.2.2' })).statusCode).toBe(401);
+      expect((await post(t, messageBody(), { remoteAddress: '192.0.2.1', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(200);
+      const rows = (await rejected()).map((row) => row.client_ip);
+      // Unless the minute turned in the middle, which gives the address a new budget.
+      expect(rows.filter((ip) => ip === '192.0.2.1').length).toBeGreaterThanOrEqual(5);
+      expect(rows.filter((ip) => ip === '192.0.2.1').length).toBeLessThan(8);
+      expect(rows.filter((ip) => ip === '192.0.2.2')).toHaveLength(1);
+      const metrics = await t.deps.metrics.registry.getSingleMetricAsString('webhook_requests_total');
+      expect(metrics).toMatch(/webhook_requests_total\{event="none",outcome="rejected"\} 9/);
+      expect(await t.deps.database.db.selectFrom('webhook_events').select('id').where('outcome', '=', 'accepted').execute()).toHaveLength(1);
+    });
+  });
+
   describe('IP allowlist', () => {
     const apps: TestApp[] = [];
     const make = async (env: Record<string, string>) => {
