@@ -2,6 +2,7 @@
  * buildApp wires plugins and routes onto a Fastify instance. It never listens, so tests drive it
  * with inject() and main.ts decides where it listens.
  */
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
@@ -52,7 +53,11 @@ export async function buildApp(
     bodyLimit: API_BODY_LIMIT,
     // Errors the router raises before routing (a malformed %-escape, an over-long path segment, a
     // failing async constraint) would otherwise be answered with Fastify's own body.
-    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      // An upgrade request that fails in the router never reaches onResponse (below).
+      reply.raw.once('finish', () => closeIfUpgrade(request.raw));
+      return handleError(error, request, reply);
+    },
     // Unknown fields are an error, not silently dropped: a typo must not answer 200 and do nothing.
     ajv: { customOptions: { removeAdditional: false } },
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the
@@ -125,9 +130,7 @@ export async function buildApp(
   // of one answered inside its own plugin. Answered anywhere else (a 404, /api/health), the socket,
   // which node:http has let go of and no longer times out, would stay open for good: a thousand
   // such requests would use up the process's file descriptors.
-  app.addHook('onResponse', async (request) => {
-    if ((request.raw as { upgrade?: boolean }).upgrade === true) request.raw.socket.destroy();
-  });
+  app.addHook('onResponse', async (request) => closeIfUpgrade(request.raw));
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.decorateRequest('principal', null);
   // Before the routes: it documents the routes registered after it.
@@ -184,4 +187,9 @@ export async function buildApp(
     await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
   }
   return app;
+}
+
+/** Closes the socket of an answered upgrade request that no WebSocket took (see buildApp). */
+function closeIfUpgrade(request: IncomingMessage): void {
+  if ((request as { upgrade?: boolean }).upgrade === true) request.socket.destroy();
 }

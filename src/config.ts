@@ -70,7 +70,7 @@ export interface Config {
   readonly webhookLogRetentionDays: number;
   /** Bodies of accepted webhooks older than this many days are dropped (the rows stay). */
   readonly webhookLogBodyRetentionDays: number;
-  /** Refused webhooks recorded in the webhook log per client address and minute; the rest are only counted. */
+  /** Refused webhooks recorded in the webhook log per client and minute (ten times that in all); the rest are only counted. */
   readonly webhookLogRejectionsPerMinute: number;
 }
 

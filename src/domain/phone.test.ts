@@ -61,6 +61,15 @@ describe('normalizePhone with a local country', () => {
     expect(normalizePhone(raw, 'RU')).toBe(e164);
   });
 
+  // Spain and Italy write no trunk prefix: these are possible international digits, but valid
+  // numbers only as local ones.
+  it.each([
+    ['612 345 678', 'ES', '+34612345678'],
+    ['312 345 6789', 'IT', '+393123456789'],
+  ] as const)('reads %s, valid only as a local number, as one of %s', (raw, country, e164) => {
+    expect(normalizePhone(raw, country)).toBe(e164);
+  });
+
   it('reads international digits as such, although they also make a valid local number', () => {
     expect(normalizePhone('79001234567', 'KZ')).toBe('+79001234567');
     expect(normalizePhone('442079460958', 'RU')).toBe('+442079460958');

@@ -22,8 +22,9 @@ const CACHE_LIMIT = 50_000;
  *
  * With a `localCountry`, a number without "+" or "00" that is a valid number of that country
  * written the local way is read as one ("8 495 123 45 67" in Russia is Moscow, although
- * +84 951… would be a possible number in Vietnam); otherwise as international digits; failing
- * both, as a possible local number. So "79001234567" stays +7 900… in Kazakhstan too.
+ * +84 951… would be a possible number in Vietnam), and so is one that is valid only there
+ * ("612 345 678" in Spain); otherwise as international digits; failing both, as a possible local
+ * number. So "79001234567" stays +7 900… in Kazakhstan too.
  */
 export function normalizePhone(raw: string, localCountry: PhoneCountry | null = null): string | null {
   const key = localCountry === null ? raw : `${localCountry} ${raw}`;
@@ -42,12 +43,13 @@ function parse(raw: string, localCountry: PhoneCountry | null): string | null {
   const withPlus = trimmed.startsWith('+');
   const with00 = !withPlus && digits.startsWith('00');
   const local = localCountry === null || withPlus || with00 ? undefined : parsePhoneNumberFromString(trimmed, localCountry);
-  // Written the local way: libphonenumber took a trunk prefix off ("8", "0"). Without that test,
-  // international digits that happen to make a valid local number too (Norway's 47 406… in
-  // Kazakhstan, or any number for a business in Germany) would be read as local.
-  const writtenLocally = local !== undefined && local.nationalNumber !== digits && !digits.startsWith(local.countryCallingCode);
-  if (writtenLocally && local.isValid()) return local.number;
   const international = parsePhoneNumberFromString(`+${with00 ? digits.slice(2) : digits}`);
+  // A valid local number is read as one when it was written the local way (libphonenumber took a
+  // trunk prefix off: "8", "0") or cannot be a valid international one (Spain and Italy write no
+  // prefix). Else international digits that happen to make a valid local number too (Norway's
+  // 47 406… in Kazakhstan, any number for a business in Germany) would be read as local.
+  const writtenLocally = local !== undefined && local.nationalNumber !== digits && !digits.startsWith(local.countryCallingCode);
+  if (local?.isValid() && (writtenLocally || !international?.isValid())) return local.number;
   if (international?.isPossible()) return international.number;
   return local?.isPossible() ? local.number : null;
 }

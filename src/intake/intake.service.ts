@@ -80,7 +80,7 @@ export function createIntakeService(deps: {
   authenticator: WebhookAuthenticator;
   maxJsonDepth: number;
   phoneCountry: PhoneCountry | null;
-  /** Refused requests recorded per client address and minute (WEBHOOK_LOG_REJECTIONS_PER_MINUTE). */
+  /** Refused requests recorded per client and minute (WEBHOOK_LOG_REJECTIONS_PER_MINUTE; rejection-budget.ts). */
   rejectionsPerMinute: number;
   now?: () => number;
 }): IntakeService {
@@ -128,7 +128,7 @@ export function createIntakeService(deps: {
     else if (budget.firstOverBudget) {
       deps.logger.warn(
         { clientIp: request.clientIp, perMinute: deps.rejectionsPerMinute },
-        'refused webhooks from this address beyond WEBHOOK_LOG_REJECTIONS_PER_MINUTE are not recorded in the webhook log this minute',
+        'refused webhooks beyond WEBHOOK_LOG_REJECTIONS_PER_MINUTE (from this client, or in all) are not recorded in the webhook log this minute',
       );
     }
     return entry;

@@ -14,4 +14,18 @@ describe('createRejectionBudget', () => {
     expect(budget.take('192.0.2.2', minute + 59_999).record).toBe(true);
     expect(budget.take('192.0.2.1', minute + 60_000)).toEqual({ record: true, firstOverBudget: false });
   });
+
+  it('counts an IPv6 client by its /64, and caps all clients together at ten budgets a minute', () => {
+    const budget = createRejectionBudget(2);
+    const at = 60_000 * 2000;
+    expect(['2001:db8:1:1::1', '2001:db8:1:1::2', '2001:db8:1:1:ffff::3'].map((address) => budget.take(address, at).record)).toEqual([true, true, false]);
+    expect(budget.take('2001:db8:1:2::1', at).record).toBe(true);
+    expect(budget.take('::ffff:192.0.2.9', at).record).toBe(true);
+    expect(budget.take('192.0.2.9', at).record).toBe(true);
+    const many = Array.from({ length: 30 }, (_, i) => budget.take(`198.51.100.${i}`, at));
+    // 5 recorded above (the IPv4-mapped address is the IPv4 one, its second), so 15 more reach the
+    // total of 20; the first refused one is worth a warning.
+    expect(many.filter((r) => r.record)).toHaveLength(15);
+    expect(many.filter((r) => r.firstOverBudget)).toHaveLength(1);
+  });
 });

@@ -1,11 +1,18 @@
 /**
- * How many refused requests (401, 403, 413, 415) each client address may have recorded in the
- * webhook log per minute. Recording costs a row kept for WEBHOOK_LOG_RETENTION_DAYS; without a
- * budget, one client sending junk as fast as it can would write megabytes a second for a month.
- * What goes over the budget is still answered, logged to the log file and counted in metrics.
+ * How many refused requests (401, 403, 413, 415, …) each client may have recorded in the webhook
+ * log per minute, and all clients together (ten times as many). Recording costs a row kept for
+ * WEBHOOK_LOG_RETENTION_DAYS; without a budget, one client sending junk as fast as it can would
+ * write megabytes a second for a month. What goes over is still answered, logged to the log file
+ * and counted in metrics. A client is its address, or its /64 for IPv6, where one host can
+ * hold a whole /64.
  */
+import ipaddr from 'ipaddr.js';
+
 export interface RejectionBudget {
-  /** Whether a refusal from `address` may be recorded now; `firstOverBudget`: its first one past the budget this minute. */
+  /**
+   * Whether a refusal from `address` may be recorded now; `firstOverBudget`: the first one past
+   * this client's budget, or past the total, this minute (worth one warning).
+   */
   take(address: string | null, now: number): { record: boolean; firstOverBudget: boolean };
 }
 
@@ -14,19 +21,38 @@ const MINUTE_MS = 60_000;
 const MAX_ADDRESSES = 10_000;
 
 export function createRejectionBudget(perMinute: number): RejectionBudget {
+  const totalPerMinute = perMinute * 10;
   let minute = -1;
+  let total = 0;
+  let totalWarned = false;
   const counts = new Map<string, number>();
   return {
     take(address, now) {
       const current = Math.floor(now / MINUTE_MS);
       if (current !== minute || counts.size >= MAX_ADDRESSES) {
         minute = current;
+        total = 0;
+        totalWarned = false;
         counts.clear();
       }
-      const key = address ?? '';
+      const key = clientOf(address);
       const count = (counts.get(key) ?? 0) + 1;
       counts.set(key, count);
-      return { record: count <= perMinute, firstOverBudget: count === perMinute + 1 };
+      if (count > perMinute) return { record: false, firstOverBudget: count === perMinute + 1 };
+      if (total >= totalPerMinute) {
+        const first = !totalWarned;
+        totalWarned = true;
+        return { record: false, firstOverBudget: first };
+      }
+      total += 1;
+      return { record: true, firstOverBudget: false };
     },
   };
+}
+
+/** The address, or for IPv6 its /64 (an IPv4-mapped address is its IPv4 one). */
+function clientOf(address: string | null): string {
+  if (address === null || !ipaddr.isValid(address)) return address ?? '';
+  const parsed = ipaddr.process(address);
+  return parsed.kind() === 'ipv6' ? `${(parsed as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64` : parsed.toString();
 }

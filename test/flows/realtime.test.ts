@@ -213,7 +213,8 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
   // server accepts no connection at all.
   it('closes the socket of an upgrade request answered by any route but /api/ws', async () => {
     const { port } = new URL(baseUrl);
-    for (const path of ['/api/health', '/no-such-route', '/api/ws']) {
+    // The last fails in the router itself (a malformed %-escape: 400), before any route.
+    for (const path of ['/api/health', '/no-such-route', '/api/ws', '/api/%zz']) {
       const socket = connectTcp(Number(port), '127.0.0.1');
       const closed = new Promise<string>((resolve) => {
         let head = '';
@@ -222,7 +223,7 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
       });
       socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n`);
       const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 3 s'), 3_000));
-      expect(await Promise.race([closed, timeout]), path).toMatch(/^HTTP\/1\.1 (200|401|404)/);
+      expect(await Promise.race([closed, timeout]), path).toMatch(/^HTTP\/1\.1 (200|400|401|404)/);
       socket.destroy();
     }
   });

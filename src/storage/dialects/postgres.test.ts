@@ -96,6 +96,8 @@ describe('lostConnection', () => {
     [withCode('terminating connection due to administrator command', '57P01'), true],
     [withCode('read ECONNRESET', 'ECONNRESET'), true],
     [new Error('timeout exceeded when trying to connect'), false],
+    [new Error('Connection terminated due to connection timeout'), false],
+    [withCode('the database system is starting up', '57P03'), false],
     [withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), false],
     [withCode('canceling statement due to lock timeout', '55P03'), false],
     ['Connection terminated', false],

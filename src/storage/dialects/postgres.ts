@@ -44,15 +44,16 @@ export function openPostgresDialect(connectionString: string): Dialect {
 
 /**
  * Whether `error` means a connection that was there and is gone: ended by the server (a restart,
- * a failover, pg_terminate_backend: SQLSTATE 57P01–57P03) or cut (reset, closed under the client).
- * Not a connection that could not be made (refused, the pool's connect timeout): trying again at
- * once would only fail, or wait, as long again.
+ * a failover, pg_terminate_backend: SQLSTATE 57P01, 57P02) or cut under the client. Not a
+ * connection that could not be made (refused, "cannot connect now", the pool's connect timeout,
+ * which pg-pool words "Connection terminated due to connection timeout"): trying again at once
+ * would only fail, or wait, as long again.
  */
 export function lostConnection(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  if (!(error instanceof Error) || /timeout/i.test(error.message)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code === 'ECONNRESET' || code === 'EPIPE')) return true;
-  return /Connection terminated|not queryable|Client was closed/i.test(error.message);
+  if (code === '57P01' || code === '57P02' || code === 'ECONNRESET' || code === 'EPIPE') return true;
+  return /^Connection terminated unexpectedly$|not queryable/i.test(error.message);
 }
 
 /**

@@ -197,6 +197,8 @@ function withStatementCache(database: BetterSqlite3.Database, onClose: () => voi
 /** Each character of `from` in `value` becomes the one at its place in `to`, or goes when `to` is shorter. */
 function translate(value: string, from: string, to: string): string {
   const source = [...from];
+  // Searches run it on every row: most values hold none of the characters.
+  if (!source.some((char) => value.includes(char))) return value;
   const target = [...to];
   return [...value].map((char) => {
     const at = source.indexOf(char);
