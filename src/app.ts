@@ -15,7 +15,6 @@ import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 import { nulCharacterErrors, refuseNulCharacters } from './http/nul-characters.js';
-import { nestsDeeperThan } from './intake/json-depth.js';
 import { registerOpenApi } from './http/openapi.js';
 import { createRouteTable } from './http/route-table.js';
 import { createOperatorAuth } from './http/operator-auth.js';
@@ -23,6 +22,7 @@ import { SHARED_SCHEMAS } from './http/schemas.js';
 import { usersRoutes } from './http/users.routes.js';
 import { webhookLogRoutes } from './http/webhook-log.routes.js';
 import { webhookRoutes } from './intake/webhook.routes.js';
+import { nestsDeeperThan, tooDeepMessage } from './intake/json-depth.js';
 import { realtimeRoutes } from './realtime/ws.routes.js';
 
 export type AppDependencies = Pick<Dependencies, 'database' | 'intake' | 'inbox' | 'metrics' | 'feed' | 'activity' | 'storeWarnings' | 'now'>;
@@ -120,7 +120,7 @@ export async function buildApp(
     const raw = body as string;
     if (raw === '') return done(null, undefined);
     if (nestsDeeperThan(Buffer.from(raw), MAX_API_JSON_DEPTH)) {
-      return done(new AppError('bad_request', 400, 'Invalid request data', { body: [`The request body must not nest deeper than ${MAX_API_JSON_DEPTH} levels.`] }));
+      return done(new AppError('bad_request', 400, 'Invalid request data', { body: [tooDeepMessage(MAX_API_JSON_DEPTH)] }));
     }
     parseJson(request, raw, (error, parsed) => done(error ?? nulCharacterErrors(raw, parsed) ?? null, parsed));
   });

@@ -30,3 +30,6 @@ export function nestsDeeperThan(json: Uint8Array, maxDepth: number): boolean {
   }
   return false;
 }
+
+/** What a body refused by `nestsDeeperThan` is told, on the webhook and the rest of the API alike. */
+export const tooDeepMessage = (maxDepth: number) => `The request body must not nest deeper than ${maxDepth} levels.`;

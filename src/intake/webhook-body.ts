@@ -6,7 +6,7 @@
 import secureJson from 'secure-json-parse';
 import type { FieldErrors } from '../errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
-import { nestsDeeperThan } from './json-depth.js';
+import { nestsDeeperThan, tooDeepMessage } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
 import { isWazzupV3Shaped, parseWazzupV3Body } from './wazzup-v3-format.js';
 
@@ -37,7 +37,7 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
     return { ok: false, event: null, errors: { body: ['The request body must not be empty.'] } };
   }
   if (nestsDeeperThan(raw, maxDepth)) {
-    return { ok: false, event: null, errors: { body: [`The request body must not nest deeper than ${maxDepth} levels.`] } };
+    return { ok: false, event: null, errors: { body: [tooDeepMessage(maxDepth)] } };
   }
   let body: unknown;
   try {
