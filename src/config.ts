@@ -204,7 +204,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;
   const phoneCountryRaw = env.PHONE_DEFAULT_COUNTRY?.trim().toUpperCase() || null;
-  if (phoneCountryRaw !== null && !isPhoneCountry(phoneCountryRaw)) {
+  const phoneDefaultCountry = phoneCountryRaw !== null && isPhoneCountry(phoneCountryRaw) ? phoneCountryRaw : null;
+  if (phoneCountryRaw !== null && phoneDefaultCountry === null) {
     problems.push(`PHONE_DEFAULT_COUNTRY must be a two-letter country code such as KZ or RU, got "${env.PHONE_DEFAULT_COUNTRY}"`);
   }
 
@@ -251,7 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeLockTimeoutSeconds,
     wazzupApiUrl,
     wazzupApiKey,
-    phoneDefaultCountry: phoneCountryRaw !== null && isPhoneCountry(phoneCountryRaw) ? phoneCountryRaw : null,
+    phoneDefaultCountry,
     webhookLogRetentionDays,
     webhookLogBodyRetentionDays,
     webhookLogRejectionsPerMinute,
