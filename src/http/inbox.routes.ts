@@ -7,7 +7,7 @@ import { CHAT_STATUSES, type ChatStatus } from '../domain/chats/chats.types.js';
 import type { InboxService } from '../domain/inbox/inbox.service.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { currentUser, type OperatorAuth } from './operator-auth.js';
-import { presentChat, presentContact, presentMessage } from './presenters/inbox.presenter.js';
+import { presentChat, presentContact, presentMessage, presentRevision } from './presenters/inbox.presenter.js';
 import { authErrors, bearerSecurity, idParam, pageOf } from './schemas.js';
 
 const notFound = { 404: { $ref: 'Error#' } };
@@ -131,6 +131,30 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
       });
       const last = page.messages.at(-1);
       return { data: page.messages.map(presentMessage), nextCursor: page.hasMore && last ? encodeCursor([last.sentAt, last.id]) : null };
+    },
+  );
+
+  app.get(
+    '/api/messages/:id/revisions',
+    {
+      schema: {
+        tags: ['chats'],
+        summary: "A message's edits and deletions, oldest first (its editedAt or deletedAt says it has some)",
+        security: bearerSecurity,
+        params: idParam,
+        querystring: { type: 'object', additionalProperties: false, properties: { limit, cursor: { type: 'string', maxLength: 500 } } },
+        response: { 200: pageOf('Revision'), ...badRequest, ...authErrors, ...notFound },
+      },
+    },
+    async (request) => {
+      const query = request.query as { limit: number; cursor?: string };
+      const after = query.cursor ? decodeCursor<[number, string]>(query.cursor, ['number', 'string']) : undefined;
+      const page = await inbox.listRevisions((request.params as { id: string }).id, {
+        ...(after && { after: { occurredAt: after[0], id: after[1] } }),
+        limit: query.limit,
+      });
+      const last = page.revisions.at(-1);
+      return { data: page.revisions.map(presentRevision), nextCursor: page.hasMore && last ? encodeCursor([last.occurredAt, last.id]) : null };
     },
   );
 

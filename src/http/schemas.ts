@@ -108,7 +108,21 @@ export const tokenSchema = {
   },
 };
 
-export const SHARED_SCHEMAS = [errorSchema, contactSchema, messageSchema, chatSchema, userSchema, tokenSchema];
+export const revisionSchema = {
+  $id: 'Revision',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string', enum: ['edited', 'deleted'] },
+    oldText: nullable('string', { description: 'The text before, as the sender reports it' }),
+    newText: nullable('string', { description: 'The text after an edit; null for a deletion' }),
+    author: nullable('object', { properties: { id: nullable('string'), name: nullable('string') } }),
+    occurredAt: { type: 'string', format: 'date-time', description: 'When the sender says it happened' },
+    receivedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+export const SHARED_SCHEMAS = [errorSchema, contactSchema, messageSchema, revisionSchema, chatSchema, userSchema, tokenSchema];
 
 /** `{"data":[…],"nextCursor":…}` of `ref` items. */
 export const pageOf = (ref: string) => ({

@@ -66,7 +66,7 @@ const sortedKeys = (value: object) => Object.keys(value).sort();
 const ids = (page: { data: { id: string }[] }) => page.data.map((item) => item.id);
 
 /** Every route behind a token; `id` says which fixture fills `:id`. */
-type IdKind = 'chat' | 'contact' | 'user' | 'token' | 'event';
+type IdKind = 'chat' | 'message' | 'contact' | 'user' | 'token' | 'event';
 interface ProtectedRoute {
   route: string;
   role: 'operator' | 'admin';
@@ -81,6 +81,7 @@ const PROTECTED_ROUTES: ProtectedRoute[] = [
   { route: 'PATCH /api/chats/:id', role: 'operator', id: 'chat', body: { status: 'closed' } },
   { route: 'POST /api/chats/:id/read', role: 'operator', id: 'chat', body: {} },
   { route: 'GET /api/chats/:id/messages', role: 'operator', id: 'chat' },
+  { route: 'GET /api/messages/:id/revisions', role: 'operator', id: 'message' },
   { route: 'GET /api/contacts', role: 'operator' },
   { route: 'GET /api/contacts/:id', role: 'operator', id: 'contact' },
   { route: 'GET /api/users', role: 'admin' },
@@ -153,6 +154,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       fixture.chat = await chatIdOf(t, '77010000001');
       const chat = ok(await request(t, 'GET', `/api/chats/${fixture.chat}`, { token: operator.token }));
       fixture.contact = chat.contact.id;
+      fixture.message = chat.lastMessage.id;
       // The user and token the matrix aims at: a bystander, so that nothing it does could matter.
       const bystander = await createUser(t, { name: 'Bystander' });
       fixture.user = bystander.user.id;
@@ -630,6 +632,55 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(rest).toMatchObject({ data: [expect.objectContaining({ text: 'late' })], nextCursor: null });
       });
 
+      it("GET /api/messages/:id/revisions answers a message's edits and deletion, oldest first, exactly", async () => {
+        const chatId = '77010000010';
+        const original = v3Message({ chatId, text: 'first words', dateTime: '2025-05-07T10:00:00.000Z' });
+        const edit = (text: string, oldText: string, dateTime: string) => ({ ...original, text, dateTime, isEdited: true, oldInfo: { oldText } });
+        await deliver(t, { messages: [original] });
+        // Out of order, as a sender may deliver them: the deletion first, then the later edit.
+        await deliver(t, { messages: [{ ...original, text: null, dateTime: '2025-05-07T10:03:00.000Z', isDeleted: true, oldInfo: { oldText: 'third words' } }] });
+        await deliver(t, { messages: [edit('third words', 'second words', '2025-05-07T10:02:00.000Z')] });
+        await deliver(t, { messages: [edit('second words', 'first words', '2025-05-07T10:01:00.000Z')] });
+        // Sent again: one revision all the same.
+        await deliver(t, { messages: [edit('second words', 'first words', '2025-05-07T10:01:00.000Z')] });
+        // An operator's own message, edited: the revision names them.
+        const reply = v3Message({ chatId, text: 'See you at 5', isEcho: true, dateTime: '2025-05-07T10:04:00.000Z' });
+        await deliver(t, { messages: [reply] });
+        await deliver(t, { messages: [{ ...reply, text: 'See you at 6', dateTime: '2025-05-07T10:05:00.000Z', isEdited: true, oldInfo: { oldText: 'See you at 5' } }] });
+
+        const messages = ok(await request(t, 'GET', `/api/chats/${await chatIdOf(t, chatId)}/messages`, { token: operator.token })).data as Json[];
+        const [replyId, originalId] = [reply, original].map((m) => messages.find((message) => message.externalId === m.messageId)!.id as string);
+        // The message says that it has a history. The edits came after the deletion, so they did not
+        // change it (its text is the original's): they are only in the history.
+        expect(messages.find((m) => m.id === originalId)).toMatchObject({ text: 'first words', deletedAt: '2025-05-07T10:03:00.000Z', editedAt: null });
+
+        const page = ok(await request(t, 'GET', `/api/messages/${originalId}/revisions`, { token: operator.token }));
+        expect(sortedKeys(page)).toEqual(['data', 'nextCursor']);
+        expect(page.nextCursor).toBeNull();
+        for (const revision of page.data) {
+          expect(sortedKeys(revision)).toEqual(['author', 'id', 'kind', 'newText', 'occurredAt', 'oldText', 'receivedAt']);
+          expect(revision.receivedAt).toMatch(ISO);
+        }
+        expect(page.data.map((r: Json) => [r.kind, r.oldText, r.newText, r.occurredAt, r.author])).toEqual([
+          ['edited', 'first words', 'second words', '2025-05-07T10:01:00.000Z', null],
+          ['edited', 'second words', 'third words', '2025-05-07T10:02:00.000Z', null],
+          ['deleted', 'third words', null, '2025-05-07T10:03:00.000Z', null],
+        ]);
+        const first = ok(await request(t, 'GET', `/api/messages/${originalId}/revisions?limit=2`, { token: operator.token }));
+        expect(first.data).toEqual(page.data.slice(0, 2));
+        const rest = ok(await request(t, 'GET', `/api/messages/${originalId}/revisions?limit=2&cursor=${first.nextCursor}`, { token: operator.token }));
+        expect(rest).toEqual({ data: page.data.slice(2), nextCursor: null });
+
+        const replyRevisions = ok(await request(t, 'GET', `/api/messages/${replyId}/revisions`, { token: operator.token }));
+        expect(replyRevisions.data).toEqual([
+          expect.objectContaining({ kind: 'edited', oldText: 'See you at 5', newText: 'See you at 6', author: { id: 'u-7', name: 'Operator Olga' } }),
+        ]);
+        expect(ok(await request(t, 'GET', `/api/messages/${fixture.message}/revisions`, { token: operator.token }))).toEqual({ data: [], nextCursor: null });
+        for (const unknown of [...UNKNOWN_IDS, chatId]) {
+          expectError(await request(t, 'GET', `/api/messages/${unknown}/revisions`, { token: operator.token }), 404, 'No message with this id');
+        }
+      });
+
       it('GET /api/contacts lists and searches contacts; GET /api/contacts/:id answers one with its chats', async () => {
         // The same customer through another channel (seed format): one contact, two chats.
         await deliver(t, seedMessage({ chatId: 'seed-daria', phone: '+7 701 000 00 01', name: 'Daria Petrova', text: 'me again' }));
@@ -674,6 +725,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
           '/api/chats?cursor=garbage',
           `/api/chats?cursor=${Buffer.from('["x","y"]').toString('base64url')}`,
           `/api/chats/${fixture.chat}/messages?cursor=${Buffer.from('[1]').toString('base64url')}`,
+          `/api/messages/${fixture.message}/revisions?cursor=${Buffer.from('["x","y"]').toString('base64url')}`,
           `/api/contacts?cursor=${Buffer.from('[1]').toString('base64url')}`,
         ]) {
           const body = expectError(await request(t, 'GET', url, { token: operator.token }), 400, 'Invalid request data');
@@ -938,7 +990,7 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
           expect(codes(path.replace(/:(\w+)/g, '{$1}'), method.toLowerCase()), route).toEqual(expect.arrayContaining(['401', '403']));
         }
         expectError(await request(t, 'GET', '/api/chats?limit=0', { token: operator.token }), 400);
-        for (const path of ['/api/chats', '/api/chats/{id}', '/api/chats/{id}/messages', '/api/contacts', '/api/contacts/{id}']) {
+        for (const path of ['/api/chats', '/api/chats/{id}', '/api/chats/{id}/messages', '/api/messages/{id}/revisions', '/api/contacts', '/api/contacts/{id}']) {
           expect(codes(path, 'get'), path).toContain('400');
         }
         expect(codes('/api/webhook-events', 'get')).toEqual(['200', '400', '401', '403']);

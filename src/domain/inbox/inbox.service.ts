@@ -10,8 +10,8 @@ import { findChatById, listChats, listChatsOfContact, updateChatFields } from '.
 import type { Chat, ChatListQuery, ChatStatus, ChatView } from '../chats/chats.types.js';
 import { findContactById, findContactsByIds, listContacts } from '../contacts/contacts.repository.js';
 import type { Contact } from '../contacts/contacts.types.js';
-import { countIncomingAfter, findMessageById, findMessagesByIds, listMessagesOfChat } from '../messages/messages.repository.js';
-import type { Message } from '../messages/messages.types.js';
+import { countIncomingAfter, findMessageById, findMessagesByIds, listMessagesOfChat, listRevisionsOfMessage } from '../messages/messages.repository.js';
+import type { Message, StoredRevision } from '../messages/messages.types.js';
 import { phoneSearchDigits, type PhoneCountry } from '../phone.js';
 import { getUser } from '../users/users.service.js';
 
@@ -24,6 +24,8 @@ export interface InboxService {
   /** Marks the chat read up to a message (everything when absent); the unread count follows. */
   markRead(id: string, upToMessageId?: string): Promise<ChatView>;
   listMessages(chatId: string, page: { after?: { sentAt: number; id: string }; limit: number }): Promise<{ messages: Message[]; hasMore: boolean }>;
+  /** A message's edits and deletions, oldest first. */
+  listRevisions(messageId: string, page: { after?: { occurredAt: number; id: string }; limit: number }): Promise<{ revisions: StoredRevision[]; hasMore: boolean }>;
   listContacts(query: { q?: string; afterId?: string; limit: number }): Promise<{ contacts: Contact[]; hasMore: boolean }>;
   /** A contact with its chats. */
   getContact(id: string): Promise<{ contact: Contact; chats: ChatView[] }>;
@@ -106,6 +108,13 @@ export function createInboxService(deps: {
       await requireChat(db, chatId);
       const messages = await listMessagesOfChat(db, chatId, { ...page, limit: page.limit + 1 });
       return { messages: messages.slice(0, page.limit), hasMore: messages.length > page.limit };
+    },
+
+    async listRevisions(messageId, page) {
+      const message = await findMessageById(db, messageId);
+      if (!message) throw new AppError('not_found', 404, 'No message with this id');
+      const revisions = await listRevisionsOfMessage(db, message.externalId, { ...page, limit: page.limit + 1 });
+      return { revisions: revisions.slice(0, page.limit), hasMore: revisions.length > page.limit };
     },
 
     async listContacts(query) {

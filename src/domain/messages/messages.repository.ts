@@ -4,7 +4,7 @@ import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import type { MessageRevisionsTable, MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
 import { statusRank, type DeliveryStatus } from './delivery-status.js';
-import type { Message, MessageDirection } from './messages.types.js';
+import type { Message, MessageDirection, RevisionKind, StoredRevision } from './messages.types.js';
 
 function toMessage(row: Selectable<MessagesTable>): Message {
   return {
@@ -195,6 +195,38 @@ export async function insertRevisionIfAbsent(
     .returning('id')
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * A message's edits and deletions, oldest first by the sender's time (ties by id, the order they
+ * were received); keyset cursor on (occurred_at, id).
+ */
+export async function listRevisionsOfMessage(
+  db: Executor,
+  externalId: string,
+  page: { after?: { occurredAt: number; id: string }; limit: number },
+): Promise<StoredRevision[]> {
+  let select = db
+    .selectFrom('message_revisions')
+    .select(['id', 'kind', 'old_text', 'new_text', 'author_name', 'author_id', 'occurred_at', 'received_at'])
+    .where('message_external_id', '=', externalId)
+    .orderBy('occurred_at')
+    .orderBy('id')
+    .limit(page.limit);
+  if (page.after) {
+    const { occurredAt, id } = page.after;
+    select = select.where((eb) => eb.or([eb('occurred_at', '>', occurredAt), eb.and([eb('occurred_at', '=', occurredAt), eb('id', '>', id)])]));
+  }
+  return (await select.execute()).map((row) => ({
+    id: row.id,
+    kind: row.kind as RevisionKind,
+    oldText: row.old_text,
+    newText: row.new_text,
+    authorName: row.author_name,
+    authorId: row.author_id,
+    occurredAt: Number(row.occurred_at),
+    receivedAt: Number(row.received_at),
+  }));
 }
 
 /** Applies an edit (new text) or a deletion (its time) to a stored message; undefined when it changes nothing. */

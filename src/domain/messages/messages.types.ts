@@ -77,6 +77,19 @@ export interface MessageRevision {
   message: IncomingMessage;
 }
 
+/** An edit or a deletion as kept in a message's history. */
+export interface StoredRevision {
+  id: string;
+  kind: RevisionKind;
+  oldText: string | null;
+  newText: string | null;
+  authorName: string | null;
+  authorId: string | null;
+  /** When the sender says it happened. */
+  occurredAt: number;
+  receivedAt: number;
+}
+
 /** A delivery status report as the intake hands it over. */
 export interface StatusReport {
   messageExternalId: string;

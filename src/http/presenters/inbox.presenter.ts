@@ -4,7 +4,7 @@
  */
 import type { ChatView } from '../../domain/chats/chats.types.js';
 import type { Contact } from '../../domain/contacts/contacts.types.js';
-import type { Message } from '../../domain/messages/messages.types.js';
+import type { Message, StoredRevision } from '../../domain/messages/messages.types.js';
 import { iso } from './time.js';
 
 export function presentContact(contact: Contact) {
@@ -29,7 +29,7 @@ export function presentMessage(message: Message) {
     text: message.text,
     file: message.file,
     sender: message.sender,
-    author: message.authorName === null && message.authorId === null ? null : { id: message.authorId, name: message.authorName },
+    author: authorOf(message),
     quotedMessageId: message.quotedMessageId,
     status: message.status,
     statusAt: iso(message.statusAt),
@@ -41,6 +41,22 @@ export function presentMessage(message: Message) {
     deletedAt: iso(message.deletedAt),
   };
 }
+
+export function presentRevision(revision: StoredRevision) {
+  return {
+    id: revision.id,
+    kind: revision.kind,
+    oldText: revision.oldText,
+    newText: revision.newText,
+    author: authorOf(revision),
+    occurredAt: iso(revision.occurredAt),
+    receivedAt: iso(revision.receivedAt),
+  };
+}
+
+/** Who wrote (or changed) it on our side, as the sender reports it; null for a customer. */
+const authorOf = (item: { authorName: string | null; authorId: string | null }) =>
+  item.authorName === null && item.authorId === null ? null : { id: item.authorId, name: item.authorName };
 
 export function presentChat(view: ChatView) {
   const { chat } = view;
