@@ -105,10 +105,16 @@ export function createIntakeService(deps: {
     replayOutcome: null,
   });
 
-  /** Log entries of refused requests are worth keeping but never worth failing a response for. */
+  /**
+   * Log entries of refused and failed requests are worth keeping but never worth failing a
+   * response for. Written on their own, outside the group committer: its transactions take the
+   * writers' lock on PostgreSQL, and a failure because that lock was held elsewhere would otherwise
+   * wait for it again, to be answered after twice the timeout and then not recorded at all. (The
+   * log orders nothing, so it needs no lock; on SQLite it waits for the one connection as any write.)
+   */
   const recordSafely = async (entry: WebhookLogEntry): Promise<void> => {
     try {
-      await deps.committer.run((trx) => insertWebhookLogEntry(trx, entry));
+      await insertWebhookLogEntry(deps.db, entry);
     } catch (error) {
       deps.logger.warn({ err: error, webhookEventId: entry.id }, 'could not record webhook log entry');
     }
