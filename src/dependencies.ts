@@ -71,6 +71,13 @@ export async function openDependencies(
     onBatch: (stats) => metrics.observeCommitBatch(stats),
     lostConnection: database.writers.lostConnection,
   });
+  // Refused and failed webhooks' log entries: group-committed too (a burst of refusals shares a
+  // flush), but without the writers' lock, which orders the outbox only. A failure because that
+  // lock was held elsewhere would otherwise wait for it again, and then not be recorded at all.
+  const logCommitter = createGroupCommitter(database.db, {
+    maxBatchSize: config.commitBatchMax,
+    lostConnection: database.writers.lostConnection,
+  });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));
   bus.onAny((event) => metrics.observeDomainEvent(event));
   const now = options.now ?? Date.now;
@@ -83,6 +90,7 @@ export async function openDependencies(
   const intake = createIntakeService({
     db: database.db,
     committer,
+    logCommitter,
     commitChange,
     logger,
     authenticator,
@@ -105,6 +113,7 @@ export async function openDependencies(
     now,
     async close() {
       await committer.drain();
+      await logCommitter.drain();
       await database.close();
     },
   };

@@ -75,6 +75,8 @@ export interface IntakeService {
 export function createIntakeService(deps: {
   db: Executor;
   committer: GroupCommitter<Database>;
+  /** For the log entries of refused and failed requests: one that takes no writers' lock. */
+  logCommitter: GroupCommitter<Database>;
   commitChange: CommitChange;
   logger: IntakeLogger;
   authenticator: WebhookAuthenticator;
@@ -105,16 +107,10 @@ export function createIntakeService(deps: {
     replayOutcome: null,
   });
 
-  /**
-   * Log entries of refused and failed requests are worth keeping but never worth failing a
-   * response for. Written on their own, outside the group committer: its transactions take the
-   * writers' lock on PostgreSQL, and a failure because that lock was held elsewhere would otherwise
-   * wait for it again, to be answered after twice the timeout and then not recorded at all. (The
-   * log orders nothing, so it needs no lock; on SQLite it waits for the one connection as any write.)
-   */
+  /** Log entries of refused and failed requests are worth keeping but never worth failing a response for. */
   const recordSafely = async (entry: WebhookLogEntry): Promise<void> => {
     try {
-      await insertWebhookLogEntry(deps.db, entry);
+      await deps.logCommitter.run((trx) => insertWebhookLogEntry(trx, entry));
     } catch (error) {
       deps.logger.warn({ err: error, webhookEventId: entry.id }, 'could not record webhook log entry');
     }
