@@ -72,10 +72,13 @@ export async function openDependencies(
     lostConnection: database.writers.lostConnection,
   });
   // Refused and failed webhooks' log entries: group-committed too (a burst of refusals shares a
-  // flush), but without the writers' lock, which orders the outbox only. A failure because that
-  // lock was held elsewhere would otherwise wait for it again, and then not be recorded at all.
+  // flush), but without the writers' lock, which these inserts of new rows need not take turns
+  // for. A failure because that lock was held elsewhere would otherwise wait for it again, and
+  // then not be recorded at all.
   const logCommitter = createGroupCommitter(database.db, {
     maxBatchSize: config.commitBatchMax,
+    onBegin: database.writers.limitWaits,
+    onBatch: (stats) => metrics.observeCommitBatch(stats),
     lostConnection: database.writers.lostConnection,
   });
   const bus = createInProcessBus((error, event) => logger.error({ err: error, event: event.type }, 'event listener failed'));

@@ -4,13 +4,21 @@
  */
 import { Kysely, sql } from 'kysely';
 import { pendingMigrations } from './migrations/index.js';
-import { listenForCommittedEvents, lostConnection, notifyEventsCommitted, openPostgresDialect, postgresDurabilityWarnings, writersLock } from './dialects/postgres.js';
+import {
+  listenForCommittedEvents,
+  lostConnection,
+  notifyEventsCommitted,
+  openPostgresDialect,
+  postgresDurabilityWarnings,
+  writeLimitsOnly,
+  writersLock,
+} from './dialects/postgres.js';
 import { openSqliteDialect, sqliteDurabilityWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
-/** What every write transaction does so that every instance sees committed events in order. */
+/** What write transactions do so that every instance sees committed events in order, and none waits unbounded. */
 export interface WriterHooks {
   /**
    * First thing in the transaction: on PostgreSQL, a lock that makes writers of all instances
@@ -18,6 +26,12 @@ export interface WriterHooks {
    * that has seen N never gets a smaller one later) and writers never deadlock.
    */
   lockWriters(trx: Kysely<Database>): Promise<void>;
+  /**
+   * First thing in a write transaction that orders nothing and so takes no such lock (the webhook
+   * log's refusals and failures): on PostgreSQL, the same bounds on waiting for a lock and on
+   * sitting idle that `lockWriters` sets.
+   */
+  limitWaits(trx: Kysely<Database>): Promise<void>;
   /** Last thing before the commit: on PostgreSQL, wakes every instance's event reader once it commits. */
   announceCommit(trx: Kysely<Database>): Promise<void>;
   /** Whether an error means a connection that was lost (so another one may do), not one never made. */
@@ -61,15 +75,21 @@ export function openDatabase(
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap(db, 'sqlite', { lockWriters: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
+    return wrap(db, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const lockTimeoutMs = options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS;
     const dialect = openPostgresDialect(databaseUrl);
     const db = new Kysely<Database>({ dialect });
     return wrap(
       db,
       'postgres',
-      { lockWriters: writersLock(options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS), announceCommit: notifyEventsCommitted, lostConnection },
+      {
+        lockWriters: writersLock(lockTimeoutMs),
+        limitWaits: writeLimitsOnly(lockTimeoutMs),
+        announceCommit: notifyEventsCommitted,
+        lostConnection,
+      },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
       () => postgresDurabilityWarnings(db),
     );

@@ -434,6 +434,41 @@ describe.runIf(testDialects.includes('postgres'))('a session ended by PostgreSQL
   );
 });
 
+describe.runIf(testDialects.includes('postgres'))('the webhook log table locked elsewhere (postgres)', () => {
+  // A migration of a newer instance, or someone in psql: recording a refusal must give up in time
+  // as every write does, not hold the refused request's answer until the lock goes.
+  it('answers refused and failed webhooks within the lock timeout', { timeout: 60_000 }, async () => {
+    const database = await createTestDatabase('postgres');
+    const server = await startServer({ databaseUrl: database.url, env: { WRITE_LOCK_TIMEOUT_SECONDS: '1' } });
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table webhook_events in share mode');
+      const timed = async (body: string, contentType = 'application/json') => {
+        const sent = Date.now();
+        const response = await fetch(server.webhookUrl, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.timeout(20_000) });
+        return { status: response.status, ms: Date.now() - sent };
+      };
+      const [refused, invalid, failed] = await Promise.all([
+        timed('hello', 'text/plain'),
+        timed('{"nope":1}'),
+        timed(JSON.stringify({ event: 'message', data: { id: 'locked_log_1', chatId: 'held', text: 'hi', type: 'text', from: '+77770000001', timestamp: BASE_TIMESTAMP } })),
+      ]);
+      expect([refused.status, invalid.status, failed.status]).toEqual([415, 400, 500]);
+      // One timeout for a refusal's record; two for a failure (its batch, then its record).
+      expect(Math.max(refused.ms, invalid.ms), `answered after ${refused.ms}, ${invalid.ms} ms`).toBeLessThan(3_000);
+      expect(failed.ms).toBeLessThan(5_000);
+      await holder.query('rollback');
+      expect((await postMessage(server, 'unlocked_log_1')).status).toBe(200);
+    } finally {
+      await holder.end();
+      await server.stop();
+      await database.drop();
+    }
+  });
+});
+
 describe.runIf(testDialects.includes('postgres'))('the writers lock held elsewhere (postgres)', () => {
   it('answers 500 after the lock timeout, all of a batch at once, and takes webhooks again once the lock is free', { timeout: 60_000 }, () =>
     whileWritersLockHeld({ WRITE_LOCK_TIMEOUT_SECONDS: '1' }, async (server, release, databaseUrl) => {

@@ -646,7 +646,9 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         // An operator's own message, edited: the revision names them.
         const reply = v3Message({ chatId, text: 'See you at 5', isEcho: true, dateTime: '2025-05-07T10:04:00.000Z' });
         await deliver(t, { messages: [reply] });
+        // Edited twice within one second: the same time, kept in the order received.
         await deliver(t, { messages: [{ ...reply, text: 'See you at 6', dateTime: '2025-05-07T10:05:00.000Z', isEdited: true, oldInfo: { oldText: 'See you at 5' } }] });
+        await deliver(t, { messages: [{ ...reply, text: 'See you at 7', dateTime: '2025-05-07T10:05:00.000Z', isEdited: true, oldInfo: { oldText: 'See you at 6' } }] });
 
         const messages = ok(await request(t, 'GET', `/api/chats/${await chatIdOf(t, chatId)}/messages`, { token: operator.token })).data as Json[];
         const [replyId, originalId] = [reply, original].map((m) => messages.find((message) => message.externalId === m.messageId)!.id as string);
@@ -672,9 +674,14 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect(rest).toEqual({ data: page.data.slice(2), nextCursor: null });
 
         const replyRevisions = ok(await request(t, 'GET', `/api/messages/${replyId}/revisions`, { token: operator.token }));
+        const operatorOlga = { id: 'u-7', name: 'Operator Olga' };
         expect(replyRevisions.data).toEqual([
-          expect.objectContaining({ kind: 'edited', oldText: 'See you at 5', newText: 'See you at 6', author: { id: 'u-7', name: 'Operator Olga' } }),
+          expect.objectContaining({ kind: 'edited', oldText: 'See you at 5', newText: 'See you at 6', author: operatorOlga }),
+          expect.objectContaining({ kind: 'edited', oldText: 'See you at 6', newText: 'See you at 7', author: operatorOlga }),
         ]);
+        const tiedFirst = ok(await request(t, 'GET', `/api/messages/${replyId}/revisions?limit=1`, { token: operator.token }));
+        const tiedRest = ok(await request(t, 'GET', `/api/messages/${replyId}/revisions?limit=1&cursor=${tiedFirst.nextCursor}`, { token: operator.token }));
+        expect([...tiedFirst.data, ...tiedRest.data]).toEqual(replyRevisions.data);
         expect(ok(await request(t, 'GET', `/api/messages/${fixture.message}/revisions`, { token: operator.token }))).toEqual({ data: [], nextCursor: null });
         for (const unknown of [...UNKNOWN_IDS, chatId]) {
           expectError(await request(t, 'GET', `/api/messages/${unknown}/revisions`, { token: operator.token }), 404, 'No message with this id');

@@ -128,7 +128,7 @@ export const WRITERS_LOCK_KEY = 727_011;
 const IDLE_IN_WRITE_TRANSACTION_MS = 30_000;
 
 /**
- * Taken first in every write transaction and held until commit. Each instance already writes one
+ * Taken first in every write transaction of the domain (the group committer's) and held until commit. Each instance already writes one
  * group-committed batch at a time; this makes the batches of all instances take turns, so that
  * outbox sequence numbers commit in order and two batches never deadlock on the same rows.
  *
@@ -141,9 +141,23 @@ const IDLE_IN_WRITE_TRANSACTION_MS = 30_000;
  */
 export function writersLock(lockTimeoutMs: number): (trx: Kysely<Database>) => Promise<void> {
   return async (trx) => {
-    await sql`select pg_advisory_xact_lock(${WRITERS_LOCK_KEY}) from (select set_config('lock_timeout', ${String(lockTimeoutMs)}, true), set_config('idle_in_transaction_session_timeout', ${String(IDLE_IN_WRITE_TRANSACTION_MS)}, true)) as limits`.execute(trx);
+    await sql`select pg_advisory_xact_lock(${WRITERS_LOCK_KEY}) from (${writeLimits(lockTimeoutMs)}) as limits`.execute(trx);
   };
 }
+
+/**
+ * The same limits without the lock, for write transactions that order nothing (the webhook log's
+ * refusals and failures): a lock on their table held elsewhere (a migration, psql) fails them in
+ * time too, and a frozen instance's transaction is ended as any other.
+ */
+export function writeLimitsOnly(lockTimeoutMs: number): (trx: Kysely<Database>) => Promise<void> {
+  return async (trx) => {
+    await writeLimits(lockTimeoutMs).execute(trx);
+  };
+}
+
+const writeLimits = (lockTimeoutMs: number) =>
+  sql`select set_config('lock_timeout', ${String(lockTimeoutMs)}, true), set_config('idle_in_transaction_session_timeout', ${String(IDLE_IN_WRITE_TRANSACTION_MS)}, true)`;
 
 /** Inside the transaction: PostgreSQL delivers it to every listener when (and only if) it commits. */
 export async function notifyEventsCommitted(trx: Kysely<Database>): Promise<void> {
