@@ -76,14 +76,15 @@ const statusItem = {
 const bodySchema = {
   type: 'object',
   properties: {
-    test: { type: ['boolean', 'string'] },
-    // Wazzup24 sends null rather than leaving an optional field out (reference notes, P11).
+    // Wazzup24 sends null rather than leaving an optional field out (reference notes, P11), at
+    // the top level too: a null beside a batch must not refuse the batch.
+    test: { type: ['boolean', 'string', 'null'] },
     messages: { type: ['array', 'null'], maxItems: 1000, items: messageItem },
     statuses: { type: ['array', 'null'], maxItems: 1000, items: statusItem },
-    createContact: { type: 'object' },
-    createDeal: { type: 'object' },
-    channelsUpdates: { type: 'array' },
-    templateStatus: { type: 'object' },
+    createContact: { type: ['object', 'null'] },
+    createDeal: { type: ['object', 'null'] },
+    channelsUpdates: { type: ['array', 'null'] },
+    templateStatus: { type: ['object', 'null'] },
   },
 };
 
@@ -139,10 +140,10 @@ function labelOf(body: Record<string, unknown>, messages: number, statuses: numb
   if (messages > 0) return 'message';
   if (statuses > 0) return 'status';
   if (body.test === true || body.test === 'true') return 'test';
-  if ('createContact' in body) return 'create_contact';
-  if ('createDeal' in body) return 'create_deal';
-  if ('channelsUpdates' in body) return 'channels_update';
-  if ('templateStatus' in body) return 'template_status';
+  if (body.createContact != null) return 'create_contact';
+  if (body.createDeal != null) return 'create_deal';
+  if (body.channelsUpdates != null) return 'channels_update';
+  if (body.templateStatus != null) return 'template_status';
   return 'empty';
 }
 

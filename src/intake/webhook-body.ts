@@ -57,8 +57,9 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
       },
     };
   }
-  // JSON can only carry U+0000 escaped, so bodies without the escape skip the walk.
-  if (raw.includes('\\u0000')) body = withoutNulCharacters(body);
+  // JSON can carry U+0000 and lone surrogates only escaped (`\u0000`, `\ud800`), so bodies
+  // without such escapes skip the walk.
+  if (raw.includes('\\u0000') || raw.includes('\\ud') || raw.includes('\\uD')) body = inPlainText(body);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, event: null, errors: { body: ['The request body must be a JSON object.'] } };
   }
@@ -75,15 +76,18 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
 }
 
 /**
- * U+0000 becomes U+FFFD (the replacement character) in every string. PostgreSQL's text refuses
- * it, so a message carrying one would fail on every delivery there, while it means nothing in a
- * chat; both stores get the same text. The raw body in the webhook log keeps the original.
+ * U+0000 and lone surrogates (half of a UTF-16 pair, as a truncated emoji leaves) become U+FFFD
+ * (the replacement character) in every string. PostgreSQL's text refuses U+0000, so a message
+ * carrying one would fail on every delivery there; a lone surrogate it silently stores as U+FFFD,
+ * where SQLite keeps bytes that are no text, so that an id read back from either store was not
+ * the one sent. Both stores now get the same text. The raw body in the webhook log keeps the
+ * original. (Two ids that differ only there are one id to backchat, on both stores alike.)
  */
-function withoutNulCharacters(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '\ufffd');
-  if (Array.isArray(value)) return value.map(withoutNulCharacters);
+function inPlainText(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\ufffd').toWellFormed();
+  if (Array.isArray(value)) return value.map(inPlainText);
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [withoutNulCharacters(key) as string, withoutNulCharacters(item)]));
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [inPlainText(key) as string, inPlainText(item)]));
   }
   return value;
 }

@@ -86,6 +86,16 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     const status = { messageId: only.messageId, status: 'read', timestamp: only.dateTime };
     expect((await t.postWebhook({ messages: null, statuses: [status] })).statusCode).toBe(200);
     expect(await messageRow(only.messageId)).toMatchObject({ status: 'read' });
+    // And for every other top-level key, beside a batch: its messages are stored, and the body is
+    // labelled by what it carries.
+    const besideNulls = item();
+    const nulls = { test: null, createContact: null, createDeal: null, channelsUpdates: null, templateStatus: null };
+    expect((await t.postWebhook({ messages: [besideNulls], ...nulls })).statusCode).toBe(200);
+    expect(await messageRow(besideNulls.messageId)).toBeDefined();
+    const alone = await t.postWebhook({ statuses: null, ...nulls });
+    expect(alone.statusCode).toBe(200);
+    const logged = await db().selectFrom('webhook_events').select(['event', 'outcome']).orderBy('received_at', 'desc').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(logged).toEqual({ event: 'empty', outcome: 'accepted' });
   });
 
   it('processes every item of a batch, and messages with statuses in one body', async () => {
