@@ -167,6 +167,7 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
     sentAt,
     // An echo in a group is ours: its `contact` is no member who wrote.
     contact: GROUP_CHAT_TYPES.has(chatType) && isEcho ? null : contactOf(item, chatType, chatId, sentAt),
+    groupChat: GROUP_CHAT_TYPES.has(chatType),
     raw: item,
     authorName: (item.authorName as string | null | undefined) ?? null,
     authorId: (item.authorId as string | null | undefined) ?? null,
@@ -211,13 +212,33 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
 
 function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeEvent {
   const status = item.status as string;
+  const occurredAt = toEpochMs(item.timestamp) ?? receivedAt;
+  if (status === 'edited') {
+    // An outgoing message edited in the messenger app, not through Wazzup24: a change of content,
+    // not of delivery, of which Wazzup24 tells neither the new text nor the old.
+    return {
+      kind: 'revision',
+      revision: {
+        messageExternalId: item.messageId as string,
+        kind: 'edited',
+        newText: null,
+        oldText: null,
+        authorName: null,
+        authorId: null,
+        occurredAt,
+        fingerprint: createHash('sha256').update(JSON.stringify(item)).digest('hex'),
+        raw: item,
+        message: null,
+      },
+    };
+  }
   return {
     kind: 'status',
     status: {
       messageExternalId: item.messageId as string,
-      // Unknown names (`edited`, future ones) are recorded as sent and move nothing.
+      // Unknown names (future ones) are recorded as sent and move nothing.
       status: toDeliveryStatus(status) ?? status,
-      occurredAt: toEpochMs(item.timestamp) ?? receivedAt,
+      occurredAt,
       error: item.error ?? null,
       raw: item,
     },

@@ -248,14 +248,19 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
       expect((await db().selectFrom('contacts').select('id').execute()).length).toBe(contactsBefore);
     });
 
-    it('keys members by their phone: the chat keeps its first sender, and a member\'s own chat keeps its contact', async () => {
+    it('keys members by their phone: the group keeps no contact, and a member\'s own chat keeps theirs', async () => {
       const group = '-100987654321';
       const member = (name: string, phone: string) => item({ chatType: 'telegroup', chatId: group, contact: { name, username: name.toLowerCase(), phone } });
       await t.postWebhook({ messages: [member('Dana', '77017770001')] });
       await t.postWebhook({ messages: [member('Erlan', '77017770002')] });
       await t.postWebhook({ messages: [item({ chatId: '77017770001', contact: { name: 'Dana S.' } })] });
       await t.postWebhook({ messages: [member('Erlan', '77017770002')] });
-      expect(await contactOfChat(group)).toMatchObject({ phone: '+77017770001', name: 'Dana S.', external_key: null });
+      // The group is no one's conversation (it had been its first member's, listed among their chats).
+      expect(await contactOfChat(group)).toBeNull();
+      const dana = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77017770001').executeTakeFirstOrThrow();
+      expect(dana).toMatchObject({ name: 'Dana S.', external_key: null });
+      const danaMessage = await db().selectFrom('messages').select('contact_id').where('chat_id', 'in', (eb) => eb.selectFrom('chats').select('id').where('external_id', '=', group)).orderBy('sent_at').executeTakeFirstOrThrow();
+      expect(danaMessage.contact_id).toBe(dana.id);
       expect(await contactOfChat('77017770001')).toMatchObject({ phone: '+77017770001', name: 'Dana S.', phone_raw: '77017770001' });
       const erlan = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77017770002').executeTakeFirstOrThrow();
       expect(erlan).toMatchObject({ name: 'Erlan', username: 'erlan', external_key: null });
@@ -282,13 +287,47 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(JSON.parse(failed.error!)).toEqual({ error: 'BAD_CONTACT', description: 'The account with this chatId does not exist' });
   });
 
+  // Reference §1.4: editing an outgoing message in the messenger app, not through Wazzup24, sends a
+  // status `edited` (with neither text). It had been recorded as an unknown delivery status, once
+  // per message: the message never showed it was edited, and a second edit was a duplicate.
+  it('takes a status `edited` as an edit made in the messenger app: marked, kept in the history, announced', async () => {
+    const echo = item({ chatId: '77015550020', isEcho: true, status: 'sent', text: 'See you at 5', authorName: 'Olga', authorId: 'u-7' });
+    await t.postWebhook({ messages: [echo] });
+    const edited = (timestamp: string) => ({ statuses: [{ messageId: echo.messageId, timestamp, status: 'edited' }] });
+    const revisions = () =>
+      db().selectFrom('message_revisions').select(['kind', 'old_text', 'new_text', 'occurred_at']).where('message_external_id', '=', echo.messageId).orderBy('occurred_at').execute();
+
+    const published = t.published.length;
+    expect((await t.postWebhook(edited('2025-05-06T16:00:00.000Z'))).statusCode).toBe(200);
+    // Its text is what it was (Wazzup24 does not send the new one); its delivery status too.
+    expect(await messageRow(echo.messageId)).toMatchObject({ text: 'See you at 5', edited_at: Date.parse('2025-05-06T16:00:00.000Z'), status: 'sent' });
+    expect(t.published.slice(published).map((event) => event.type)).toEqual(['message.updated']);
+    expect(await revisions()).toEqual([{ kind: 'edited', old_text: null, new_text: null, occurred_at: Date.parse('2025-05-06T16:00:00.000Z') }]);
+    expect(await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', echo.messageId).execute()).toEqual([{ status: 'sent' }]);
+
+    // Sent again: a duplicate. Edited again later: a second revision.
+    await t.postWebhook(edited('2025-05-06T16:00:00.000Z'));
+    expect((await logRow(echo.messageId)).outcome).toBe('duplicate');
+    await t.postWebhook(edited('2025-05-06T16:05:00.000Z'));
+    expect(await messageRow(echo.messageId)).toMatchObject({ edited_at: Date.parse('2025-05-06T16:05:00.000Z') });
+    expect(await revisions()).toHaveLength(2);
+
+    // Before its message: kept in the history, nothing stored in its place.
+    const early = item({ chatId: '77015550020', isEcho: true, status: 'sent' });
+    expect((await t.postWebhook({ statuses: [{ messageId: early.messageId, timestamp: '2025-05-06T16:10:00.000Z', status: 'edited' }] })).statusCode).toBe(200);
+    expect(await messageRow(early.messageId)).toBeUndefined();
+    await t.postWebhook({ messages: [early] });
+    expect(await messageRow(early.messageId)).toMatchObject({ text: early.text });
+    expect(await db().selectFrom('message_revisions').select('kind').where('message_external_id', '=', early.messageId).execute()).toEqual([{ kind: 'edited' }]);
+  });
+
   it('stores enum values the docs do not list instead of rejecting the batch', async () => {
     const odd = item({ chatType: 'max', chatId: 'max-opaque-id-1', type: 'system', contact: { name: 'Max user', phone: null, username: 'maxuser' } });
-    const response = await t.postWebhook({ messages: [odd], statuses: [{ messageId: odd.messageId, timestamp: '2025-05-06T16:00:00.000Z', status: 'edited' }] });
+    const response = await t.postWebhook({ messages: [odd], statuses: [{ messageId: odd.messageId, timestamp: '2025-05-06T16:00:00.000Z', status: 'archived' }] });
     expect(response.statusCode).toBe(200);
     expect(await messageRow(odd.messageId)).toMatchObject({ type: 'system', status: null });
     const statuses = await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', odd.messageId).execute();
-    expect(statuses).toEqual([{ status: 'edited' }]);
+    expect(statuses).toEqual([{ status: 'archived' }]);
     // No phone: the contact is known by its messenger identity.
     const contact = await db().selectFrom('contacts').selectAll().where('external_key', '=', 'max:max-opaque-id-1').executeTakeFirstOrThrow();
     expect(contact).toMatchObject({ phone: null, username: 'maxuser', name: 'Max user' });

@@ -229,11 +229,14 @@ export async function listRevisionsOfMessage(
   }));
 }
 
-/** Applies an edit (new text) or a deletion (its time) to a stored message; undefined when it changes nothing. */
+/**
+ * Applies an edit (its time, and its new text unless that is undefined: not reported) or a
+ * deletion (its time) to a stored message; undefined when it changes nothing.
+ */
 export async function reviseMessage(
   db: Executor,
   externalId: string,
-  revision: { kind: 'edited'; text: string | null; at: number } | { kind: 'deleted'; at: number },
+  revision: { kind: 'edited'; text: string | null | undefined; at: number } | { kind: 'deleted'; at: number },
 ): Promise<Message | undefined> {
   // Revisions can arrive out of order: an edit older than the one applied, or an edit of a
   // deleted message, changes nothing (it is still kept in the history).
@@ -241,7 +244,7 @@ export async function reviseMessage(
     revision.kind === 'edited'
       ? db
           .updateTable('messages')
-          .set({ text: revision.text, edited_at: revision.at })
+          .set({ ...(revision.text !== undefined && { text: revision.text }), edited_at: revision.at })
           .where('deleted_at', 'is', null)
           .where((eb) => eb.or([eb('edited_at', 'is', null), eb('edited_at', '<=', revision.at)]))
       : db.updateTable('messages').set({ deleted_at: revision.at }).where('deleted_at', 'is', null);

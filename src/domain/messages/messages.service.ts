@@ -46,7 +46,7 @@ export async function receiveMessage(
     id: messageId,
     sentAt: input.sentAt,
     incoming: input.direction === 'in',
-    contactId,
+    contactId: input.groupChat ? null : contactId,
     now,
   });
 
@@ -144,13 +144,15 @@ export async function receiveRevision(trx: Executor, revision: MessageRevision, 
 
   const at = revision.occurredAt;
   if (!(await findMessageAndStatuses(trx, revision.messageExternalId)).stored) {
+    // Nothing to store in its place: the edit is in the history, which the message joins when it comes.
+    if (revision.message === null) return { outcome: 'applied', events: [] };
     if (revision.kind === 'edited') return receiveMessage(trx, revision.message, now, { editedAt: at });
     // A deletion carries no text, but its old text: kept, as on a message received, then deleted.
     return receiveMessage(trx, { ...revision.message, text: revision.message.text ?? revision.oldText }, now, { deletedAt: at });
   }
   const message =
     revision.kind === 'edited'
-      ? await reviseMessage(trx, revision.messageExternalId, { kind: 'edited', text: revision.newText, at })
+      ? await reviseMessage(trx, revision.messageExternalId, { kind: 'edited', text: revision.message === null ? undefined : revision.newText, at })
       : await reviseMessage(trx, revision.messageExternalId, { kind: 'deleted', at });
   return { outcome: 'applied', events: message ? [{ type: 'message.updated', payload: { message } }] : [] };
 }

@@ -51,6 +51,11 @@ export interface IncomingMessage {
   sentAt: number;
   /** The contact the message comes from, if the event names one. */
   contact: ContactUpdate | null;
+  /**
+   * The chat is a group's: its messages come from members, none of whom is the chat's contact
+   * (the chat keeps none). Otherwise the message's contact is the chat's.
+   */
+  groupChat?: boolean;
   raw: unknown;
   authorName?: string | null;
   authorId?: string | null;
@@ -63,7 +68,7 @@ export type RevisionKind = 'edited' | 'deleted';
 export interface MessageRevision {
   messageExternalId: string;
   kind: RevisionKind;
-  /** The text after the edit (null for a deletion). */
+  /** The text after the edit (null for a deletion, and for an edit whose new text was not reported). */
   newText: string | null;
   /** The text before, as the sender reports it. */
   oldText: string | null;
@@ -73,8 +78,12 @@ export interface MessageRevision {
   /** Identifies this revision, so that a repeat is recognised. */
   fingerprint: string;
   raw: unknown;
-  /** The message as the revision shows it: stored as new when the original never arrived. */
-  message: IncomingMessage;
+  /**
+   * The message as the revision shows it: stored as new when the original never arrived. Null
+   * when the revision came without it (Wazzup24's `edited` status, for an edit made in the
+   * messenger app), which then only tells that and when the message was edited.
+   */
+  message: IncomingMessage | null;
 }
 
 /** An edit or a deletion as kept in a message's history. */
