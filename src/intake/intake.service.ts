@@ -117,6 +117,17 @@ export function createIntakeService(deps: {
   };
 
   const rejections = createRejectionBudget(deps.rejectionsPerMinute);
+  /** Records a refused request's entry if its client's budget allows (rejection-budget.ts). */
+  const recordRefusal = async (entry: WebhookLogEntry): Promise<void> => {
+    const budget = rejections.take(entry.clientIp, now());
+    if (budget.record) await recordSafely(entry);
+    else if (budget.firstOverBudget) {
+      deps.logger.warn(
+        { clientIp: entry.clientIp, perMinute: deps.rejectionsPerMinute },
+        'refused webhooks beyond WEBHOOK_LOG_REJECTIONS_PER_MINUTE (from this client, or in all) are not recorded in the webhook log this minute',
+      );
+    }
+  };
   const recordRejection = async (request: WebhookRequest, httpStatus: number, message: string): Promise<WebhookLogEntry> => {
     const entry: WebhookLogEntry = {
       ...baseEntry(request),
@@ -125,14 +136,7 @@ export function createIntakeService(deps: {
       durationMs: request.elapsedMs(),
       error: { message },
     };
-    const budget = rejections.take(request.clientIp, now());
-    if (budget.record) await recordSafely(entry);
-    else if (budget.firstOverBudget) {
-      deps.logger.warn(
-        { clientIp: request.clientIp, perMinute: deps.rejectionsPerMinute },
-        'refused webhooks beyond WEBHOOK_LOG_REJECTIONS_PER_MINUTE (from this client, or in all) are not recorded in the webhook log this minute',
-      );
-    }
+    await recordRefusal(entry);
     return entry;
   };
 
@@ -212,7 +216,8 @@ export function createIntakeService(deps: {
         durationMs: elapsedMs(),
         error: { message: 'Invalid webhook data', errors: parsed.errors },
       };
-      await recordSafely(entry);
+      // A replay's is always recorded: an admin asked for it.
+      await (base.replayOf === null ? recordRefusal(entry) : recordSafely(entry));
       return { entry, fieldErrors: parsed.errors };
     }
 

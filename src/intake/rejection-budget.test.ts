@@ -28,4 +28,15 @@ describe('createRejectionBudget', () => {
     expect(many.filter((r) => r.record)).toHaveLength(15);
     expect(many.filter((r) => r.firstOverBudget)).toHaveLength(1);
   });
+
+  // The addresses it remembers are bounded; forgetting them once had reset the total too, so that
+  // 100,000 addresses in a minute recorded 12,000 refusals where the total is 1,200.
+  it('keeps the total when a flood of addresses makes it forget them', () => {
+    const budget = createRejectionBudget(120);
+    const at = 60_000 * 3000;
+    let recorded = 0;
+    for (let i = 0; i < 100_000; i += 1) if (budget.take(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, at).record) recorded += 1;
+    expect(recorded).toBe(1200);
+    expect(budget.take('192.0.2.77', at + 60_000).record).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * How many refused requests (401, 403, 413, 415, …) each client may have recorded in the webhook
+ * How many refused requests (400, 401, 403, 413, 415, …) each client may have recorded in the webhook
  * log per minute, and all clients together (ten times as many). Recording costs a row kept for
  * WEBHOOK_LOG_RETENTION_DAYS; without a budget, one client sending junk as fast as it can would
  * write megabytes a second for a month. What goes over is still answered, logged to the log file
@@ -17,7 +17,10 @@ export interface RejectionBudget {
 }
 
 const MINUTE_MS = 60_000;
-/** Addresses remembered at most; past it the counts start again (a flood of addresses is the metrics' to see). */
+/**
+ * Addresses remembered at most; past it their counts start again (a flood of addresses is the
+ * metrics' to see), but not the total: else every 10,000 addresses would earn another total.
+ */
 const MAX_ADDRESSES = 10_000;
 
 export function createRejectionBudget(perMinute: number): RejectionBudget {
@@ -29,10 +32,12 @@ export function createRejectionBudget(perMinute: number): RejectionBudget {
   return {
     take(address, now) {
       const current = Math.floor(now / MINUTE_MS);
-      if (current !== minute || counts.size >= MAX_ADDRESSES) {
+      if (current !== minute) {
         minute = current;
         total = 0;
         totalWarned = false;
+        counts.clear();
+      } else if (counts.size >= MAX_ADDRESSES) {
         counts.clear();
       }
       const key = clientOf(address);

@@ -186,6 +186,12 @@ describe.each(testDialects)('webhook security on %s', (dialect) => {
       const rejected = () => t.deps.database.db.selectFrom('webhook_events').select(['client_ip']).where('outcome', '=', 'rejected').execute();
       for (let i = 0; i < 8; i += 1) expect((await post(t, messageBody(), { remoteAddress: '192.0.2.1' })).statusCode).toBe(401);
       expect((await post(t, messageBody(), { remoteAddress: '192.0.2.2' })).statusCode).toBe(401);
+      // Invalid bodies (400) from an authenticated sender count the same.
+      const invalid = () => post(t, JSON.stringify({ event: 'nope', data: {} }), { remoteAddress: '192.0.2.3', headers: { authorization: `Bearer ${TOKEN}` } });
+      for (let i = 0; i < 8; i += 1) expect((await invalid()).statusCode).toBe(400);
+      const invalidRows = await t.deps.database.db.selectFrom('webhook_events').select('id').where('outcome', '=', 'invalid').execute();
+      expect(invalidRows.length).toBeGreaterThanOrEqual(5);
+      expect(invalidRows.length).toBeLessThan(8);
       expect((await post(t, messageBody(), { remoteAddress: '192.0.2.1', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(200);
       const rows = (await rejected()).map((row) => row.client_ip);
       // Unless the minute turned in the middle, which gives the address a new budget.
