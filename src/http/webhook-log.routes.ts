@@ -57,7 +57,8 @@ export async function webhookLogRoutes(app: FastifyInstance, options: WebhookLog
             to: timeBound,
             q: { type: 'string', minLength: 1, maxLength: 255 },
             limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
-            cursor: { type: 'string', maxLength: 64 },
+            // The last entry's id (a UUID); anything else was never given out.
+            cursor: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: "The previous page's nextCursor" },
           },
         },
       },
