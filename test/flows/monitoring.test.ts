@@ -350,10 +350,9 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect((await get('/api/stats/webhooks?window=forever')).statusCode).toBe(400);
     });
 
-    it('purges old rows and drops old accepted bodies before failed ones', async () => {
-      const day = 86_400_000;
-      const now = Date.now();
-      const old = (outcome: WebhookLogEntry['outcome'], ageDays: number): WebhookLogEntry => ({
+    const day = 86_400_000;
+    const now = Date.now();
+    const old = (outcome: WebhookLogEntry['outcome'], ageDays: number): WebhookLogEntry => ({
         id: newId(),
         receivedAt: now - ageDays * day,
         clientIp: null,
@@ -374,6 +373,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
         replayedAt: null,
         replayOutcome: null,
       });
+
+    it('purges old rows and drops old accepted bodies before failed ones', async () => {
       const five = (outcome: WebhookLogEntry['outcome'], ageDays: number) => Array.from({ length: 5 }, () => old(outcome, ageDays));
       const rows = [...five('accepted', 40), ...five('accepted', 10), old('accepted', 20), old('duplicate', 8), old('failed', 10), old('accepted', 1)];
       for (const row of rows) await insertWebhookLogEntry(t.deps.database.db, row);
@@ -389,6 +390,29 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
         { subject: 'purge_duplicate_8', raw_body: null },
         { subject: 'purge_failed_10', raw_body: '{}' },
       ]);
+    });
+
+    // A replay of a replay dates what it re-applies by the original's arrival: purged, the original
+    // left it to be dated by the replay's own, newer than what had arrived since (a review's find).
+    it('keeps an expired original while a replay of it is kept, and purges both once the replay expires too', async () => {
+      const entry = (subject: string, ageDays: number, replayOf: string | null): WebhookLogEntry => ({ ...old('failed', ageDays), subject, replayOf });
+      const original = entry('chain_original', 40, null);
+      const replay = entry('chain_replay', 10, original.id);
+      const lone = entry('chain_lone', 40, null);
+      const expiredOriginal = entry('chain_expired_original', 50, null);
+      const expiredReplay = entry('chain_expired_replay', 35, expiredOriginal.id);
+      for (const row of [original, replay, lone, expiredOriginal, expiredReplay]) await insertWebhookLogEntry(t.deps.database.db, row);
+      const left = async () =>
+        (await t.deps.database.db.selectFrom('webhook_events').select('subject').where('subject', 'like', 'chain_%').orderBy('subject').execute()).map((row) => row.subject);
+      const purge = () => purgeExpiredWebhookLog(t.deps.database.db, { retentionDays: 30, bodyRetentionDays: 7 }, now, 2);
+      await purge();
+      expect(await left()).toEqual(['chain_original', 'chain_replay']);
+      // Once the replay expires, it goes first, then its original (by a later chunk or purge).
+      await t.deps.database.db.updateTable('webhook_events').set({ received_at: now - 31 * day }).where('id', '=', replay.id).execute();
+      await purge();
+      expect(await left()).toEqual(['chain_original']);
+      await purge();
+      expect(await left()).toEqual([]);
     });
   });
 

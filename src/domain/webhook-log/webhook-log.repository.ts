@@ -120,11 +120,25 @@ export async function markWebhookLogEntryReplayed(db: Executor, id: string, outc
   await db.updateTable('webhook_events').set({ replayed_at: at, replay_outcome: outcome }).where('id', '=', id).execute();
 }
 
-/** Deletes at most `limit` entries received before `before`; returns how many. */
+/**
+ * Deletes at most `limit` entries received before `before`, but none that a replay still kept
+ * points at: a replay of that replay dates what it re-applies by the original's arrival
+ * (intake.service.ts, firstArrival), and without the original would date it by its own, making
+ * old data newer than what arrived since. Returns how many.
+ */
 export async function deleteWebhookLogEntriesBefore(db: Executor, before: number, limit: number): Promise<number> {
   const result = await db
     .deleteFrom('webhook_events')
-    .where('id', 'in', (eb) => eb.selectFrom('webhook_events').select('id').where('received_at', '<', before).limit(limit))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('webhook_events as expired')
+        .select('expired.id')
+        .where('expired.received_at', '<', before)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('webhook_events as replay').select('replay.id').whereRef('replay.replay_of', '=', 'expired.id'))),
+        )
+        .limit(limit),
+    )
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

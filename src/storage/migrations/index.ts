@@ -14,6 +14,7 @@ import * as loginFailures from './0008-login-failures.js';
 import * as outboxPurgeMark from './0009-outbox-purge-mark.js';
 import * as contactRawTime from './0010-contact-raw-time.js';
 import * as dropStaleIndexes from './0011-drop-stale-indexes.js';
+import * as replayOfIndex from './0012-replay-of-index.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -28,6 +29,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009-outbox-purge-mark': outboxPurgeMark,
   '0010-contact-raw-time': contactRawTime,
   '0011-drop-stale-indexes': dropStaleIndexes,
+  '0012-replay-of-index': replayOfIndex,
 };
 
 export class MigrationError extends Error {
