@@ -176,6 +176,7 @@ export function createIntakeService(deps: {
       // first arrived, as they did then: the replay time would make old data look newer than
       // what arrived since, and overwrite it.
       const parsed = parseWebhookBody(raw, { receivedAt: await firstArrival(original), maxDepth: deps.maxJsonDepth, phoneCountry: deps.phoneCountry });
+      if (parsed.ok) markContactsReplayed(parsed.events);
       const base = {
         ...baseEntry({ receivedAt, clientIp: null, userAgent: 'backchat-replay', sizeBytes: raw.length, ipAllowed: null }),
         authScheme: 'replay',
@@ -282,6 +283,18 @@ function subjectFor(events: readonly IntakeEvent[]): string | null {
     subject = longer;
   }
   return subject || null;
+}
+
+/**
+ * A replayed body's contact information never wins a tie with information of the same time that
+ * arrived since (`ContactUpdate.replayed`): the replay is no later arrival.
+ */
+function markContactsReplayed(events: readonly IntakeEvent[]): void {
+  for (const event of events) {
+    const contact =
+      event.kind === 'contact' ? event.contact : event.kind === 'message' ? event.message.contact : event.kind === 'revision' ? event.revision.message?.contact : null;
+    if (contact) contact.replayed = true;
+  }
 }
 
 /** An entry before its outcome is known. */

@@ -308,6 +308,19 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(chat.last_message_id).toBe(after.id);
     });
 
+    // Seed timestamps are whole seconds: two updates of one second are two of the same time. Live,
+    // the later arrival wins; a replay of the earlier one had won again, undoing the later.
+    it('replays a contact update without undoing a later one of the same time', async () => {
+      const contact = (name: string) => ({ event: 'contact', data: { phone: '+77771112233', name, timestamp: 1795870000 } });
+      expect((await t.postWebhook(contact('Old'))).statusCode).toBe(200);
+      const first = (await get('/api/webhook-events?q=%2B77771112233')).json().data[0];
+      expect((await t.postWebhook(contact('New'))).statusCode).toBe(200);
+      const name = async () => (await t.deps.database.db.selectFrom('contacts').select('name').where('phone', '=', '+77771112233').executeTakeFirstOrThrow()).name;
+      expect(await name()).toBe('New');
+      expect((await post(`/api/webhook-events/${first.id}/replay`)).statusCode).toBe(200);
+      expect(await name()).toBe('New');
+    });
+
     it('will not replay an event that kept no body', async () => {
       const invalid = (await get('/api/webhook-events?outcome=invalid')).json().data[0];
       const response = await post(`/api/webhook-events/${invalid.id}/replay`);

@@ -78,18 +78,19 @@ export async function upsertContact(
   const identity = await identityToAttach(trx, contact, update);
   const attached = Object.keys(identity).length > 0;
   if (attached) contact = await attachContactIdentity(trx, contact.id, identity, now);
+  /** Whether this update's information replaces what was held since `heldAt`. */
+  const replaces = (heldAt: number | null) => heldAt === null || update.occurredAt > heldAt || (update.occurredAt === heldAt && !update.replayed);
   // At least as new as anything held: then the phone as written is taken.
-  const newest = contact.infoUpdatedAt === null || update.occurredAt >= contact.infoUpdatedAt;
+  const newest = replaces(contact.infoUpdatedAt);
   // A contact event's data (whether or not what backchat models changed) is taken when it is at
   // least as new as the contact event held: messages, which carry none, do not count.
-  const takesRaw = update.raw !== undefined && (contact.rawUpdatedAt === null || update.occurredAt >= contact.rawUpdatedAt);
+  const takesRaw = update.raw !== undefined && replaces(contact.rawUpdatedAt);
   const raw = takesRaw ? JSON.stringify(update.raw) : null;
   // An event that carries none of the pieces still moves the information's time forward when it
   // is the newest: its phone as written is then held, and an older event must not replace it.
   const next: Contact = { ...contact };
   for (const { value, time } of carried) {
-    const heldAt = contact[time];
-    if (heldAt !== null && update.occurredAt < heldAt) continue;
+    if (!replaces(contact[time])) continue;
     next[value] = update[value] ?? null;
     next[time] = update.occurredAt;
   }

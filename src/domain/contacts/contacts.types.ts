@@ -41,4 +41,9 @@ export interface ContactUpdate {
   occurredAt: number;
   /** A contact event as sent, kept whole while it is the newest; absent for a message's sender. */
   raw?: unknown;
+  /**
+   * From a replayed webhook: it never counts as newer than information of the same time, which
+   * arrived since. (Live, of two updates of the same time the later one wins.)
+   */
+  replayed?: boolean;
 }
