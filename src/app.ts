@@ -14,7 +14,7 @@ import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
 import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
-import { nulCharacterErrors, refuseNulCharacters } from './http/nul-characters.js';
+import { refuseNulCharacters, unstorableCharacterErrors } from './http/unstorable-characters.js';
 import { registerOpenApi } from './http/openapi.js';
 import { createRouteTable } from './http/route-table.js';
 import { createOperatorAuth } from './http/operator-auth.js';
@@ -113,7 +113,7 @@ export async function buildApp(
   // (POST /api/chats/:id/read, logout); a route that needs a body then refuses it by its schema.
   // The webhook route keeps its own parser: there an empty body is the seed's 400.
   // The body is also refused when it nests deeper than any request of this API needs (every walk
-  // after parsing would overflow the stack) or holds U+0000 (nul-characters.ts).
+  // after parsing would overflow the stack) or holds U+0000 or a lone surrogate (unstorable-characters.ts).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -122,7 +122,7 @@ export async function buildApp(
     if (nestsDeeperThan(Buffer.from(raw), MAX_API_JSON_DEPTH)) {
       return done(new AppError('bad_request', 400, 'Invalid request data', { body: [tooDeepMessage(MAX_API_JSON_DEPTH)] }));
     }
-    parseJson(request, raw, (error, parsed) => done(error ?? nulCharacterErrors(raw, parsed) ?? null, parsed));
+    parseJson(request, raw, (error, parsed) => done(error ?? unstorableCharacterErrors(raw, parsed) ?? null, parsed));
   });
   // Every route's params and query at once, rather than a check in each route.
   app.addHook('preValidation', refuseNulCharacters);

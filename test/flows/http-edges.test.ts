@@ -81,6 +81,19 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     expect(expectError(key, 400).errors).toEqual({ 'p\\u0000': NUL_MESSAGE('p\\u0000') });
   });
 
+  // PostgreSQL stored a lone surrogate as U+FFFD, SQLite as bytes that are no text: a user's name
+  // read back differently by store. (Whole pairs, emoji, are welcome.)
+  it('refuses lone surrogates in API bodies with 400, naming the field', async () => {
+    const half = (field: string) => [`The ${field} field must not contain half of a surrogate pair (a character cut in two).`];
+    const created = await request(t, 'POST', '/api/users', { token: ADMIN_TOKEN, body: { email: 'half@example.com', name: 'Olga \ud83d', role: 'operator' } });
+    expect(expectError(created, 400, 'Invalid request data').errors).toEqual({ name: half('name') });
+    const key = await request(t, 'POST', '/api/auth/login', { body: { email: 'a@b', password: 'x', 'p\udc00': 1 } });
+    expect(expectError(key, 400).errors).toEqual({ 'p\\udc00': half('p\\udc00') });
+    const emoji = await request(t, 'POST', '/api/users', { token: ADMIN_TOKEN, body: { email: 'emoji@example.com', name: 'Olga \ud83d\ude00', role: 'operator', password: 'emoji-password-1' } });
+    expect(emoji.statusCode, emoji.body).toBe(201);
+    expect(emoji.json().name).toBe('Olga 😀');
+  });
+
   // Anyone can post to the login or to an unknown path: what it costs to parse stays small, and
   // nothing a body holds can overflow the stack (a body 8,000 levels deep was a 500).
   it('refuses API bodies that nest too deep (400) or are too large (413), before any walk', async () => {
