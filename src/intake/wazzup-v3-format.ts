@@ -226,7 +226,11 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
         authorName: null,
         authorId: null,
         occurredAt,
-        fingerprint: createHash('sha256').update(JSON.stringify(item)).digest('hex'),
+        // One edit is one time: the same status resent with its keys in another order, or with a
+        // null added, is the same edit. (Without a time, only the same item is.)
+        fingerprint: createHash('sha256')
+          .update(JSON.stringify(item.timestamp == null ? item : ['edited status', item.timestamp]))
+          .digest('hex'),
         raw: item,
         message: null,
       },

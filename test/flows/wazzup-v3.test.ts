@@ -305,8 +305,10 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(await revisions()).toEqual([{ kind: 'edited', old_text: null, new_text: null, occurred_at: Date.parse('2025-05-06T16:00:00.000Z') }]);
     expect(await db().selectFrom('message_statuses').select('status').where('message_external_id', '=', echo.messageId).execute()).toEqual([{ status: 'sent' }]);
 
-    // Sent again: a duplicate. Edited again later: a second revision.
+    // Sent again, even written otherwise: a duplicate. Edited again later: a second revision.
     await t.postWebhook(edited('2025-05-06T16:00:00.000Z'));
+    expect((await logRow(echo.messageId)).outcome).toBe('duplicate');
+    await t.postWebhook({ statuses: [{ status: 'edited', timestamp: '2025-05-06T16:00:00.000Z', messageId: echo.messageId, error: null }] });
     expect((await logRow(echo.messageId)).outcome).toBe('duplicate');
     await t.postWebhook(edited('2025-05-06T16:05:00.000Z'));
     expect(await messageRow(echo.messageId)).toMatchObject({ edited_at: Date.parse('2025-05-06T16:05:00.000Z') });
@@ -317,7 +319,8 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect((await t.postWebhook({ statuses: [{ messageId: early.messageId, timestamp: '2025-05-06T16:10:00.000Z', status: 'edited' }] })).statusCode).toBe(200);
     expect(await messageRow(early.messageId)).toBeUndefined();
     await t.postWebhook({ messages: [early] });
-    expect(await messageRow(early.messageId)).toMatchObject({ text: early.text });
+    // Stored now, it shows the edit that came first.
+    expect(await messageRow(early.messageId)).toMatchObject({ text: early.text, edited_at: Date.parse('2025-05-06T16:10:00.000Z') });
     expect(await db().selectFrom('message_revisions').select('kind').where('message_external_id', '=', early.messageId).execute()).toEqual([{ kind: 'edited' }]);
   });
 

@@ -152,18 +152,24 @@ export async function insertStatusIfAbsent(
 }
 
 /**
- * Whether a message is stored, and every status reported for it so far (including those that
- * came before it): one statement, since every new message asks both.
+ * Whether a message is stored, and every status and revision reported for it so far (including
+ * those that came before it): one statement, since every new message asks.
  */
 const selectMessageAndStatuses = prepareQuery((db, p: { externalId: string }) =>
   db
     .selectFrom('messages')
-    .select([sql<string | null>`null`.as('status'), sql<number | null>`null`.as('occurred_at'), sql<string | null>`null`.as('error')])
+    .select([sql<string>`'message'`.as('source'), sql<string | null>`null`.as('status'), sql<number | null>`null`.as('occurred_at'), sql<string | null>`null`.as('error')])
     .where('external_id', '=', p.externalId)
     .unionAll(
       db
         .selectFrom('message_statuses')
-        .select(['status', 'occurred_at', 'error'])
+        .select([sql<string>`'status'`.as('source'), 'status', 'occurred_at', 'error'])
+        .where('message_external_id', '=', p.externalId),
+    )
+    .unionAll(
+      db
+        .selectFrom('message_revisions')
+        .select([sql<string>`'revision'`.as('source'), 'kind as status', 'occurred_at', sql<string | null>`null`.as('error')])
         .where('message_external_id', '=', p.externalId),
     ),
 );
@@ -171,16 +177,17 @@ const selectMessageAndStatuses = prepareQuery((db, p: { externalId: string }) =>
 export async function findMessageAndStatuses(
   db: Executor,
   messageExternalId: string,
-): Promise<{ stored: boolean; statuses: StoredStatus[] }> {
+): Promise<{ stored: boolean; statuses: StoredStatus[]; revisions: { kind: RevisionKind; occurredAt: number }[] }> {
   const { rows } = await selectMessageAndStatuses.execute(db, { externalId: messageExternalId });
   const statuses: StoredStatus[] = [];
+  const revisions: { kind: RevisionKind; occurredAt: number }[] = [];
   let stored = false;
   for (const r of rows) {
-    // Only the messages row has no status; every status row has one (the column is not null).
-    if (r.status === null) stored = true;
-    else statuses.push({ status: r.status, occurredAt: Number(r.occurred_at), error: r.error === null ? null : (JSON.parse(r.error) as unknown) });
+    if (r.source === 'message') stored = true;
+    else if (r.source === 'revision') revisions.push({ kind: r.status as RevisionKind, occurredAt: Number(r.occurred_at) });
+    else statuses.push({ status: r.status!, occurredAt: Number(r.occurred_at), error: r.error === null ? null : (JSON.parse(r.error) as unknown) });
   }
-  return { stored, statuses };
+  return { stored, statuses, revisions };
 }
 
 /** Records an edit or deletion once per fingerprint; returns false for a repeat. */

@@ -16,11 +16,12 @@ import {
   reviseMessage,
   type StoredStatus,
 } from './messages.repository.js';
-import type { IncomingMessage, Message, MessageRevision, StatusReport } from './messages.types.js';
+import type { IncomingMessage, Message, MessageRevision, RevisionKind, StatusReport } from './messages.types.js';
 
 /**
  * Stores a new message with its contact and chat, once per external id: a repeat changes nothing
- * and announces nothing. Statuses that arrived before the message are applied to it now.
+ * and announces nothing. Statuses and revisions that arrived before the message (an `edited`
+ * status, which carries no message) are applied to it now.
  * Runs inside the caller's transaction.
  */
 export async function receiveMessage(
@@ -30,8 +31,10 @@ export async function receiveMessage(
   revised: { editedAt?: number; deletedAt?: number } = {},
 ): Promise<ChangeResult> {
   // Checked first so that a repeat does not touch the contact or the chat either.
-  const { stored, statuses: early } = await findMessageAndStatuses(trx, input.externalId);
+  const { stored, statuses: early, revisions } = await findMessageAndStatuses(trx, input.externalId);
   if (stored) return { outcome: 'duplicate', events: [] };
+  const lastRevision = (kind: RevisionKind, given: number | undefined) =>
+    revisions.reduce<number | null>((latest, r) => (r.kind === kind && (latest === null || r.occurredAt > latest) ? r.occurredAt : latest), given ?? null);
 
   const events: DomainEvent[] = [];
   let contact: Contact | undefined;
@@ -73,8 +76,8 @@ export async function receiveMessage(
     authorName: input.authorName ?? null,
     authorId: input.authorId ?? null,
     quotedMessageId: input.quotedMessageId ?? null,
-    editedAt: revised.editedAt ?? null,
-    deletedAt: revised.deletedAt ?? null,
+    editedAt: lastRevision('edited', revised.editedAt),
+    deletedAt: lastRevision('deleted', revised.deletedAt),
   };
   if (!(await insertMessageIfAbsent(trx, message))) {
     // Unreachable while writers take turns (SQLite's write lock, PostgreSQL's writer lock): the
