@@ -3,6 +3,7 @@
  * together with its webhook-log entry, and announce the changes once they are on disk.
  */
 import { receiveContactUpdate } from '../domain/contacts/contacts.service.js';
+import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import type { ChangeResult, DomainEvent } from '../domain/domain-events.js';
 import { receiveMessage, receiveRevision, receiveStatus } from '../domain/messages/messages.service.js';
 import type { PhoneCountry } from '../domain/phone.js';
@@ -287,13 +288,27 @@ function subjectFor(events: readonly IntakeEvent[]): string | null {
 
 /**
  * A replayed body's contact information never wins a tie with information of the same time that
- * arrived since (`ContactUpdate.replayed`): the replay is no later arrival.
+ * arrived since (`ContactUpdate.replayed`): the replay is no later arrival. Within the body, of
+ * updates of one contact at one time the last wins, as it did live: the earlier ones are left
+ * without information to offer, since, replayed, the first would otherwise win the tie.
  */
 function markContactsReplayed(events: readonly IntakeEvent[]): void {
-  for (const event of events) {
+  const updates = events.flatMap((event) => {
     const contact =
       event.kind === 'contact' ? event.contact : event.kind === 'message' ? event.message.contact : event.kind === 'revision' ? event.revision.message?.contact : null;
-    if (contact) contact.replayed = true;
+    return contact ? [contact] : [];
+  });
+  const lastOf = new Map<string, ContactUpdate>();
+  for (const update of updates) {
+    update.replayed = true;
+    lastOf.set(`${update.phone ?? ''} ${update.externalKey ?? ''} ${update.occurredAt}`, update);
+  }
+  for (const update of updates) {
+    if (lastOf.get(`${update.phone ?? ''} ${update.externalKey ?? ''} ${update.occurredAt}`) === update) continue;
+    delete update.name;
+    delete update.avatarUrl;
+    delete update.username;
+    delete update.raw;
   }
 }
 

@@ -321,6 +321,21 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(await name()).toBe('New');
     });
 
+    // Within one replayed body the last of two updates of one time still wins, as it did live.
+    it('replays a batch with two updates of one contact at one time as it was applied live', async () => {
+      const item = (messageId: string, name: string) => ({
+        messageId, channelId: 'c0ffee00-0000-4000-8000-00000000000b', chatType: 'whatsapp', chatId: '77015550202', type: 'text', isEcho: false, text: 'hi', status: 'inbound', dateTime: '2025-05-06T10:00:00.000Z', contact: { name },
+      });
+      const name = async () => (await t.deps.database.db.selectFrom('contacts').select('name').where('phone', '=', '+77015550202').executeTakeFirst())?.name;
+      await poisonMessages(t.deps.database.db, dialect);
+      expect((await t.postWebhook({ messages: [item('poison_tie_1', 'First'), item('poison_tie_2', 'Second')] })).statusCode).toBe(500);
+      await curePoison(t.deps.database.db, dialect);
+      expect(await name()).toBeUndefined();
+      const original = (await get('/api/webhook-events?q=poison_tie_1')).json().data[0];
+      expect((await post(`/api/webhook-events/${original.id}/replay`)).json().outcome).toBe('accepted');
+      expect(await name()).toBe('Second');
+    });
+
     it('will not replay an event that kept no body', async () => {
       const invalid = (await get('/api/webhook-events?outcome=invalid')).json().data[0];
       const response = await post(`/api/webhook-events/${invalid.id}/replay`);
