@@ -298,13 +298,14 @@ function markContactsReplayed(events: readonly IntakeEvent[]): void {
       event.kind === 'contact' ? event.contact : event.kind === 'message' ? event.message.contact : event.kind === 'revision' ? event.revision.message?.contact : null;
     return contact ? [contact] : [];
   });
+  const sameContactAndTime = (update: ContactUpdate) => `${update.phone ?? ''} ${update.externalKey ?? ''} ${update.occurredAt}`;
   const lastOf = new Map<string, ContactUpdate>();
   for (const update of updates) {
     update.replayed = true;
-    lastOf.set(`${update.phone ?? ''} ${update.externalKey ?? ''} ${update.occurredAt}`, update);
+    lastOf.set(sameContactAndTime(update), update);
   }
   for (const update of updates) {
-    if (lastOf.get(`${update.phone ?? ''} ${update.externalKey ?? ''} ${update.occurredAt}`) === update) continue;
+    if (lastOf.get(sameContactAndTime(update)) === update) continue;
     delete update.name;
     delete update.avatarUrl;
     delete update.username;
