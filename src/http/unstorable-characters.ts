@@ -8,6 +8,7 @@
  * U+FFFD instead (docs/API.md).
  */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { mayHoldUnstorableText, unstorablePart } from '../domain/storable-text.js';
 import { AppError, type FieldErrors } from '../errors.js';
 import { WEBHOOK_PATH } from '../intake/webhook.routes.js';
 
@@ -31,7 +32,7 @@ export function refuseNulCharacters(request: FastifyRequest, _reply: FastifyRepl
  * costs nothing more.
  */
 export function unstorableCharacterErrors(raw: string, body: unknown): AppError | undefined {
-  if (!raw.includes('\\u0000') && !raw.includes('\\ud') && !raw.includes('\\uD')) return undefined;
+  if (!mayHoldUnstorableText(raw)) return undefined;
   const errors: FieldErrors = {};
   collect(body, '', errors);
   return Object.keys(errors).length > 0 ? new AppError('bad_request', 400, 'Invalid request data', errors) : undefined;
@@ -51,8 +52,9 @@ function collect(value: unknown, path: string, errors: FieldErrors): void {
 
 /** Flags `path` when `text` holds U+0000 or a lone surrogate; says whether it did. */
 function flagUnstorable(text: string, path: string, errors: FieldErrors): boolean {
-  const problem = text.includes('\u0000') ? 'must not contain the NUL character' : text.isWellFormed() ? null : 'must not contain half of a surrogate pair (a character cut in two)';
-  if (problem === null) return false;
+  const part = unstorablePart(text);
+  if (part === null) return false;
+  const problem = part === 'nul' ? 'must not contain the NUL character' : 'must not contain half of a surrogate pair (a character cut in two)';
   // A member's own name may be what holds the character: show it escaped.
   const name = path.replaceAll('\u0000', '\\u0000').replace(/[\ud800-\udfff]/gu, (half) => `\\u${half.charCodeAt(0).toString(16)}`) || 'body';
   (errors[name] ??= []).push(`The ${name} field ${problem}.`);

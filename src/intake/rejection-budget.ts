@@ -6,7 +6,7 @@
  * and counted in metrics. A client is its address, or its /64 for IPv6, where one host can
  * hold a whole /64.
  */
-import ipaddr from 'ipaddr.js';
+import { clientAddress } from '../domain/client-address.js';
 
 export interface RejectionBudget {
   /**
@@ -40,7 +40,7 @@ export function createRejectionBudget(perMinute: number): RejectionBudget {
       } else if (counts.size >= MAX_ADDRESSES) {
         counts.clear();
       }
-      const key = clientOf(address);
+      const key = address === null ? '' : clientAddress(address);
       const count = (counts.get(key) ?? 0) + 1;
       counts.set(key, count);
       if (count > perMinute) return { record: false, firstOverBudget: count === perMinute + 1 };
@@ -53,11 +53,4 @@ export function createRejectionBudget(perMinute: number): RejectionBudget {
       return { record: true, firstOverBudget: false };
     },
   };
-}
-
-/** The address, or for IPv6 its /64 (an IPv4-mapped address is its IPv4 one). */
-function clientOf(address: string | null): string {
-  if (address === null || !ipaddr.isValid(address)) return address ?? '';
-  const parsed = ipaddr.process(address);
-  return parsed.kind() === 'ipv6' ? `${(parsed as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64` : parsed.toString();
 }

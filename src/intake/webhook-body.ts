@@ -4,6 +4,7 @@
  * The body's shape says its format: the seed's `{event, data}`, or Wazzup24 v3's keyed arrays.
  */
 import secureJson from 'secure-json-parse';
+import { mayHoldUnstorableText, storableText } from '../domain/storable-text.js';
 import type { FieldErrors } from '../errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
 import { nestsDeeperThan, tooDeepMessage } from './json-depth.js';
@@ -57,9 +58,7 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
       },
     };
   }
-  // JSON can carry U+0000 and lone surrogates only escaped (`\u0000`, `\ud800`), so bodies
-  // without such escapes skip the walk.
-  if (raw.includes('\\u0000') || raw.includes('\\ud') || raw.includes('\\uD')) body = inPlainText(body);
+  if (mayHoldUnstorableText(raw)) body = inPlainText(body);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, event: null, errors: { body: ['The request body must be a JSON object.'] } };
   }
@@ -76,15 +75,13 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
 }
 
 /**
- * U+0000 and lone surrogates (half of a UTF-16 pair, as a truncated emoji leaves) become U+FFFD
- * (the replacement character) in every string. PostgreSQL's text refuses U+0000, so a message
- * carrying one would fail on every delivery there; a lone surrogate it silently stores as U+FFFD,
- * where SQLite keeps bytes that are no text, so that an id read back from either store was not
- * the one sent. Both stores now get the same text. The raw body in the webhook log keeps the
+ * Every string as both stores keep it (storable-text.ts): U+0000 and lone surrogates become U+FFFD.
+ * Refusing them instead would make Wazzup24 resend the message for ever, and a message carrying
+ * U+0000 would fail on every delivery to PostgreSQL. The raw body in the webhook log keeps the
  * original. (Two ids that differ only there are one id to backchat, on both stores alike.)
  */
 function inPlainText(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '\ufffd').toWellFormed();
+  if (typeof value === 'string') return storableText(value);
   if (Array.isArray(value)) return value.map(inPlainText);
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [inPlainText(key) as string, inPlainText(item)]));

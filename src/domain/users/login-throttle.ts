@@ -6,8 +6,8 @@
  * An attempt is counted before its password is checked, and taken back when the password was
  * right: a check made before counting would let a burst of parallel guesses all pass it.
  */
-import ipaddr from 'ipaddr.js';
 import type { Executor } from '../../storage/executor.js';
+import { clientAddress } from '../client-address.js';
 import { clearLoginFailures, countLoginAttempt, deleteEndedLoginFailures, uncountLoginAttempt } from './login-failures.repository.js';
 
 /** What an attempt is counted against. */
@@ -34,17 +34,9 @@ export interface LoginThrottle {
   succeeded(keys: LoginKeys, addressWindowStartedAt: number): Promise<void>;
 }
 
-/**
- * The keys of an attempt. An IPv6 client usually holds a whole /64, so its /64 counts as one
- * address; an IPv4 address mapped into IPv6 counts as the IPv4 address.
- */
+/** The keys of an attempt: the account, and the client's address (an IPv6 client's /64: client-address.ts). */
 export function loginKeys(normalizedEmail: string, clientIp: string): LoginKeys {
-  let address = clientIp;
-  if (ipaddr.isValid(clientIp)) {
-    const parsed = ipaddr.process(clientIp);
-    address = parsed.kind() === 'ipv6' ? `${(parsed as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64` : parsed.toString();
-  }
-  return { account: `account:${normalizedEmail}`, address: `address:${address}` };
+  return { account: `account:${normalizedEmail}`, address: `address:${clientAddress(clientIp)}` };
 }
 
 export function createLoginThrottle(db: Executor, options: { maxFailures: number; windowMs: number }): LoginThrottle {
