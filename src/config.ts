@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { isPhoneCountry, type PhoneCountry } from './domain/phone.js';
 import { mappedRangeProblem } from './intake/ip-allowlist.js';
+import { DEFAULT_WRITE_LOCK_TIMEOUT_MS } from './storage/database.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -199,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const realtimeReplayHours = integer('REALTIME_REPLAY_HOURS', 24, 1, 24 * 30);
   const realtimeHeartbeatSeconds = integer('REALTIME_HEARTBEAT_SECONDS', 30, 1, 3600);
   const shutdownTimeoutSeconds = integer('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600);
-  const writeLockTimeoutSeconds = integer('WRITE_LOCK_TIMEOUT_SECONDS', 5, 1, 60);
+  const writeLockTimeoutSeconds = integer('WRITE_LOCK_TIMEOUT_SECONDS', DEFAULT_WRITE_LOCK_TIMEOUT_MS / 1000, 1, 60);
   const wazzupApiUrl = env.WAZZUP_API_URL?.trim() || 'https://api.wazzup24.com';
   if (!/^https?:\/\/\S+$/.test(wazzupApiUrl)) problems.push(`WAZZUP_API_URL must be an http(s) URL, got "${wazzupApiUrl}"`);
   const wazzupApiKey = env.WAZZUP_API_KEY?.trim() || null;

@@ -2,7 +2,7 @@
  * The ordered, in-code list of migrations. Kysely's Migrator applies them in key order and
  * records each in its own table, on SQLite and PostgreSQL alike.
  */
-import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as webhookAuth from './0002-webhook-auth.js';
 import * as webhookReplay from './0003-webhook-replay.js';
@@ -41,6 +41,13 @@ export class MigrationError extends Error {
 
 /** Applies every pending migration; throws MigrationError when one fails. */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  // The migrator takes the store's write lock (SQLite) or a lock of its own (PostgreSQL) before
+  // it looks. With nothing to apply, a start or `backchat migrate` beside a busy server would
+  // wait on that server's writes, and on SQLite fail after busy_timeout: look first, without it.
+  // A store migrated by a newer backchat still goes to the migrator, which refuses it.
+  if ((await pendingMigrations(db)).length === 0 && (await appliedMigrationCount(db)) === Object.keys(MIGRATIONS).length) {
+    return { results: [] };
+  }
   const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const result = await migrator.migrateToLatest();
   if (result.error) {
@@ -57,4 +64,9 @@ export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const all = await migrator.getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+async function appliedMigrationCount(db: Kysely<any>): Promise<number> {
+  const row = await db.selectFrom(DEFAULT_MIGRATION_TABLE).select((eb) => eb.fn.countAll<number | string>().as('count')).executeTakeFirstOrThrow();
+  return Number(row.count);
 }

@@ -1,6 +1,8 @@
+import BetterSqlite3 from 'better-sqlite3';
 import { Migrator, sql, type Migration } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createTestDatabase, testDialects } from '../../../test/helpers/test-database.js';
+import { createTestDatabase, POSTGRES_ADMIN_URL, testDialects } from '../../../test/helpers/test-database.js';
 import { openDatabase, type DatabaseHandle } from '../database.js';
 import { MIGRATIONS, migrateToLatest, pendingMigrations } from './index.js';
 
@@ -70,6 +72,55 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       expect(await pendingMigrations(handle.db)).toEqual([]);
     }),
   );
+
+  // A deploy runs `backchat migrate`, or a second instance starts, beside a server that is writing.
+  it(
+    'with nothing to apply, takes no lock: it returns while another connection holds the lock the migrator would wait for',
+    onEmptyStore(async (handle) => {
+      await migrateToLatest(handle.db);
+      const release = await holdMigratorLock(handle);
+      try {
+        const started = Date.now();
+        expect((await migrateToLatest(handle.db)).results).toEqual([]);
+        // SQLite's busy_timeout is 5 s; PostgreSQL's advisory lock would be waited for without end.
+        expect(Date.now() - started).toBeLessThan(2_000);
+      } finally {
+        await release();
+      }
+    }),
+    15_000,
+  );
+
+  it(
+    'still refuses a store that a newer backchat migrated',
+    onEmptyStore(async (handle) => {
+      const newer: Migration = { up: async () => undefined };
+      const fromTheFuture = new Migrator({ db: handle.db, provider: { getMigrations: async () => ({ ...MIGRATIONS, '9999-from-a-newer-version': newer }) } });
+      expect((await fromTheFuture.migrateToLatest()).error).toBeUndefined();
+      await expect(migrateToLatest(handle.db)).rejects.toThrow(/9999-from-a-newer-version is missing/);
+    }),
+  );
+
+  /** Holds, from another connection, the lock that Kysely's migrator takes first; resolves to its release. */
+  async function holdMigratorLock(handle: DatabaseHandle): Promise<() => Promise<void>> {
+    if (dialect === 'sqlite') {
+      const file = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(handle.db)).rows[0]!.file;
+      const other = new BetterSqlite3(file);
+      other.exec('begin immediate');
+      return async () => {
+        other.exec('rollback');
+        other.close();
+      };
+    }
+    const url = (await sql<{ db: string }>`select current_database() as db`.execute(handle.db)).rows[0]!.db;
+    const other = new pg.Client({ connectionString: POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, `/${url}`) });
+    await other.connect();
+    // Kysely's migration lock on PostgreSQL (postgres-adapter.js, LOCK_ID).
+    await other.query('select pg_advisory_lock(3853314791062309107)');
+    return async () => {
+      await other.end();
+    };
+  }
 
   it(
     'dates the contact event data held before 0010 by its own timestamp, else by the newest information',
