@@ -75,6 +75,15 @@ export async function buildApp(
     }
   });
 
+  // Nothing here decompresses: a gzipped body would be read as broken JSON (400), and a body that
+  // happens to parse would be taken as sent. Refused before it is read, as RFC 7694 asks.
+  app.addHook('preParsing', async (request, reply) => {
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding === undefined || encoding === '' || encoding === 'identity' || !hasBody(request.raw)) return;
+    reply.header('accept-encoding', 'identity');
+    throw new AppError('unsupported_media_type', 415, `Content-Encoding ${encoding} is not supported: send the body uncompressed`);
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const entry = request.webhookLogEntry;
     request.log.info(
@@ -187,6 +196,11 @@ export async function buildApp(
     await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
   }
   return app;
+}
+
+/** Whether the request carries a body (RFC 9112 §6.3), however empty it turns out. */
+function hasBody(request: IncomingMessage): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
 }
 
 /** Closes the socket of an answered upgrade request that no WebSocket took (see buildApp). */

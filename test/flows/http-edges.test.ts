@@ -3,6 +3,7 @@
  * characters that PostgreSQL would refuse with a 500, malformed URLs that Fastify refuses before
  * routing, and a wrong method on a route with a path parameter. Every answer uses the envelope.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, chatIdOf, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Method } from '../helpers/operators.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -116,6 +117,36 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     expect(v3.statusCode, v3.body).toBe(200);
     const texts = await t.deps.database.db.selectFrom('messages').select('text').where('external_id', 'in', [seed.data.id, item.messageId]).orderBy('text').execute();
     expect(texts.map((row) => row.text)).toEqual(['a\ufffdb', 'c\ufffdd']);
+  });
+
+  // Nothing decompresses bodies: a gzipped one used to be refused as broken JSON (400), and an
+  // encoded body that happened to parse was taken as sent (a review's find).
+  it('refuses request bodies with a Content-Encoding other than identity with 415, webhooks too, and records the webhook', async () => {
+    const gzipped = gzipSync(JSON.stringify({ status: 'closed' }));
+    const message = 'Content-Encoding gzip is not supported: send the body uncompressed';
+    for (const payload of [gzipped, Buffer.from('{}')]) {
+      const response = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/chats/${chatId}`,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'GZIP ' },
+        payload,
+      });
+      expectError(response, 415, message);
+      expect(response.headers['accept-encoding']).toBe('identity');
+    }
+    const body = seedMessage({ chatId: 'edges-gzip', id: 'edges-gzip-1' });
+    const webhook = await t.app.inject({
+      method: 'POST',
+      url: '/api/webhooks/wazzup24',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: gzipSync(JSON.stringify(body)),
+    });
+    expectError(webhook, 415, message);
+    const logged = ok(await request(t, 'GET', '/api/webhook-events?outcome=rejected&limit=1', { token: ADMIN_TOKEN })).data[0];
+    expect(logged).toMatchObject({ httpStatus: 415, error: { message } });
+    // identity is no encoding at all; a request without a body has nothing to decode.
+    ok(await request(t, 'POST', '/api/webhooks/wazzup24', { body, headers: { 'content-encoding': 'identity' } }));
+    ok(await request(t, 'GET', '/api/chats', { token, headers: { 'content-encoding': 'gzip' } }));
   });
 
   it('answers malformed percent-encoding and over-long path segments with the envelope', async () => {
