@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
+import { stringify as stableStringify } from 'safe-stable-stringify';
 import { parseIsoTime } from '../domain/iso-time.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
@@ -174,30 +175,9 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
     quotedMessageId: typeof quoted?.messageId === 'string' ? quoted.messageId : null,
   };
 
-  if (item.isEdited === true || item.isDeleted === true) {
-    const oldInfo = item.oldInfo as Record<string, unknown> | null | undefined;
-    return [
-      {
-        kind: 'revision',
-        revision: {
-          messageExternalId: message.externalId,
-          kind: item.isDeleted === true ? 'deleted' : 'edited',
-          newText: item.isDeleted === true ? null : message.text,
-          oldText: (oldInfo?.oldText as string | null | undefined) ?? null,
-          authorName: message.authorName ?? null,
-          authorId: message.authorId ?? null,
-          occurredAt: sentAt,
-          fingerprint: createHash('sha256').update(JSON.stringify(item)).digest('hex'),
-          raw: item,
-          message,
-        },
-      },
-    ];
-  }
-
-  // An outgoing message (echo) carries its delivery status; `inbound` is no delivery status. The
-  // status goes first: kept as an early status, it is applied as the message is stored, so that
-  // message.created and chat.updated show the message with it, as the REST API will.
+  // An outgoing message (echo) carries its delivery status, edited or deleted too; `inbound` is no
+  // delivery status. The status goes first: kept as an early status, it is applied as the message
+  // is stored, so that message.created and chat.updated show the message with it, as the REST API will.
   const status = item.status as string | null | undefined;
   const events: IntakeEvent[] = [];
   if (status && status !== 'inbound') {
@@ -206,8 +186,36 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
       status: { messageExternalId: message.externalId, status: toDeliveryStatus(status) ?? status, occurredAt: sentAt, error: item.error ?? null, raw: null },
     });
   }
-  events.push({ kind: 'message', message });
+
+  if (item.isEdited === true || item.isDeleted === true) {
+    const oldInfo = item.oldInfo as Record<string, unknown> | null | undefined;
+    events.push({
+      kind: 'revision',
+      revision: {
+        messageExternalId: message.externalId,
+        kind: item.isDeleted === true ? 'deleted' : 'edited',
+        newText: item.isDeleted === true ? null : message.text,
+        oldText: (oldInfo?.oldText as string | null | undefined) ?? null,
+        authorName: message.authorName ?? null,
+        authorId: message.authorId ?? null,
+        occurredAt: sentAt,
+        fingerprint: fingerprintOf(item),
+        raw: item,
+        message,
+      },
+    });
+  } else events.push({ kind: 'message', message });
   return events;
+}
+
+/**
+ * One edit, however it is written: resent with its keys in another order, or with a null added
+ * or left out, it is the same edit and must count once in the message's history.
+ */
+function fingerprintOf(value: unknown): string {
+  return createHash('sha256')
+    .update(stableStringify(value, (_key, field: unknown) => (field === null ? undefined : field)) ?? '')
+    .digest('hex');
 }
 
 function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeEvent {
@@ -228,9 +236,7 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
         occurredAt,
         // One edit is one time: the same status resent with its keys in another order, or with a
         // null added, is the same edit. (Without a time, only the same item is.)
-        fingerprint: createHash('sha256')
-          .update(JSON.stringify(item.timestamp == null ? item : ['edited status', item.timestamp]))
-          .digest('hex'),
+        fingerprint: fingerprintOf(item.timestamp == null ? item : ['edited status', item.timestamp]),
         raw: item,
         message: null,
       },

@@ -224,6 +224,32 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(await messageRow(original.messageId)).toMatchObject({ text: 'Cancel my order 5521', deleted_at: expect.any(Number) });
   });
 
+  // The delivery status an echo carries was dropped when the echo was an edit or a deletion: 200,
+  // and the message kept its old status (a review's find).
+  it('applies the delivery status of an edited or deleted echo, whether its original came first or not', async () => {
+    const echo = item({ chatId: '77015550012', isEcho: true, status: 'sent', text: 'v1' });
+    await t.postWebhook({ messages: [echo] });
+    await t.postWebhook({ messages: [{ ...echo, text: 'v2', status: 'read', isEdited: true, oldInfo: { oldText: 'v1' } }] });
+    expect(await messageRow(echo.messageId)).toMatchObject({ text: 'v2', status: 'read' });
+
+    const early = item({ chatId: '77015550012', isEcho: true, status: 'delivered', text: null, isDeleted: true, oldInfo: { oldText: 'gone' } });
+    await t.postWebhook({ messages: [early] });
+    expect(await messageRow(early.messageId)).toMatchObject({ text: 'gone', status: 'delivered', deleted_at: expect.any(Number) });
+    const statuses = await db().selectFrom('message_statuses').select('status').where('message_external_id', 'in', [echo.messageId, early.messageId]).execute();
+    expect(statuses.map((row) => row.status).sort()).toEqual(['delivered', 'read', 'sent']);
+  });
+
+  it('counts an edit once however it is written: keys in another order, a null added', async () => {
+    const original = item({ chatId: '77015550013', text: 'v1' });
+    await t.postWebhook({ messages: [original] });
+    const edit = { ...original, text: 'v2', isEdited: true, oldInfo: { oldText: 'v1' } };
+    await t.postWebhook({ messages: [edit] });
+    const { isEdited, ...rest } = edit;
+    await t.postWebhook({ messages: [{ isEdited, ...rest, quotedMessage: null, oldInfo: { oldAuthorName: null, oldText: 'v1' } }] });
+    const history = await db().selectFrom('message_revisions').select('new_text').where('message_external_id', '=', original.messageId).execute();
+    expect(history).toEqual([{ new_text: 'v2' }]);
+  });
+
   // In a group the chatId is the group's, and `contact` the member who wrote: members are not one
   // contact renamed by each message, and a member's phone does not tie the group to their own chat.
   describe('group chats', () => {
