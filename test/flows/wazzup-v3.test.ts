@@ -250,6 +250,14 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(history).toEqual([{ new_text: 'v2' }]);
   });
 
+  it('keeps phone_raw a spelling of the phone held when a Telegram contact\'s message carries another phone', async () => {
+    const telegram = (at: string, phone: string) => item({ chatType: 'telegram', chatId: '9001', dateTime: at, contact: { name: 'T', phone } });
+    await t.postWebhook({ messages: [telegram('2025-05-06T10:00:00Z', '+7 701 111 11 11')] });
+    await t.postWebhook({ messages: [telegram('2025-05-06T11:00:00Z', '+44 7911 123456')] });
+    const contact = await db().selectFrom('contacts').selectAll().where('external_key', '=', 'telegram:9001').executeTakeFirstOrThrow();
+    expect(contact).toMatchObject({ phone: '+77011111111', phone_raw: '+7 701 111 11 11' });
+  });
+
   // In a group the chatId is the group's, and `contact` the member who wrote: members are not one
   // contact renamed by each message, and a member's phone does not tie the group to their own chat.
   describe('group chats', () => {

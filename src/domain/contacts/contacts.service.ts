@@ -94,7 +94,9 @@ export async function upsertContact(
     next[value] = update[value] ?? null;
     next[time] = update.occurredAt;
   }
-  if (newest && update.phoneRaw !== null) next.phoneRaw = update.phoneRaw;
+  // Only as a spelling of the phone held: a messenger contact found by its key keeps its phone
+  // when a message carries another (identityToAttach), and so keeps that phone's spelling.
+  if (newest && update.phoneRaw !== null && update.phone === contact.phone) next.phoneRaw = update.phoneRaw;
   const times: ContactInfoTimes = {
     nameUpdatedAt: next.nameUpdatedAt,
     avatarUpdatedAt: next.avatarUpdatedAt,
