@@ -20,3 +20,11 @@ export function unstorablePart(text: string): 'nul' | 'lone surrogate' | null {
 export function storableText(text: string): string {
   return text.replaceAll('\u0000', '\ufffd').toWellFormed();
 }
+
+/** `text` cut to at most `maxLength` UTF-16 units, never through the middle of a surrogate pair. */
+export function truncatedText(text: string, maxLength: number): string {
+  if (text.length <= maxLength) return text;
+  const cut = text.slice(0, maxLength);
+  // A pair's first half left at the end would be a lone surrogate, which neither store keeps alike.
+  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
+}

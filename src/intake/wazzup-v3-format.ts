@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { stringify as stableStringify } from 'safe-stable-stringify';
 import { parseIsoTime } from '../domain/iso-time.js';
+import { truncatedText } from '../domain/storable-text.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { IncomingMessage } from '../domain/messages/messages.types.js';
@@ -27,7 +28,11 @@ const PHONE_CHAT_TYPES = new Set(['whatsapp', 'viber']);
 /** Group chats: the `chatId` is the group's, and a message's `contact` is the member who wrote it. */
 const GROUP_CHAT_TYPES = new Set(['whatsgroup', 'telegroup', 'maxgroup']);
 
-const nullableString = (maxLength: number) => ({ type: ['string', 'null'], maxLength });
+const nullableString = (maxLength?: number) => ({ type: ['string', 'null'], ...(maxLength !== undefined && { maxLength }) });
+/** Longest name (of a contact, a member, an author) kept; longer ones are cut. */
+const MAX_DISPLAY_TEXT = 255;
+/** Longest link (a file, an avatar) kept; a longer one is left out. */
+const MAX_LINK = 4096;
 const id = { type: 'string', minLength: 1, maxLength: 255 };
 
 const messageItem = {
@@ -42,18 +47,20 @@ const messageItem = {
     type: nullableString(64),
     isEcho: { type: ['boolean', 'null'] },
     text: nullableString(65_536),
-    contentUri: nullableString(4096),
+    // Display fields and links are not worth an item: over their length they are cut or left out
+    // (displayText, linkOf), and the item's raw JSON keeps them whole.
+    contentUri: nullableString(),
     status: nullableString(64),
     contact: {
       type: ['object', 'null'],
       properties: {
-        name: nullableString(255),
-        avatarUri: nullableString(4096),
-        username: nullableString(255),
+        name: nullableString(),
+        avatarUri: nullableString(),
+        username: nullableString(),
         phone: nullableString(64),
       },
     },
-    authorName: nullableString(255),
+    authorName: nullableString(),
     authorId: nullableString(255),
     quotedMessage: { type: ['object', 'null'] },
     isEdited: { type: ['boolean', 'null'] },
@@ -152,7 +159,7 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
   const chatType = (item.chatType as string | null | undefined) ?? '';
   const chatId = String(item.chatId);
   const sentAt = toEpochMs(item.dateTime) ?? receivedAt;
-  const contentUri = (item.contentUri as string | null | undefined) ?? null;
+  const contentUri = linkOf(item.contentUri) ?? null;
   const quoted = item.quotedMessage as Record<string, unknown> | null | undefined;
   const isEcho = item.isEcho === true;
   const member = GROUP_CHAT_TYPES.has(chatType) && !isEcho ? (item.contact as Record<string, unknown> | null | undefined) : undefined;
@@ -163,14 +170,14 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
     type: (item.type as string | null | undefined) ?? 'unknown',
     text: (item.text as string | null | undefined) ?? null,
     // Who wrote it, where the chat's contact does not say: a group's member, as Wazzup24 names them.
-    sender: [member?.name, member?.phone, member?.username].find((value): value is string => typeof value === 'string' && value !== '') ?? null,
+    sender: displayText([member?.name, member?.phone, member?.username].find((value): value is string => typeof value === 'string' && value !== '')) ?? null,
     file: contentUri === null ? null : { url: contentUri, name: fileNameOf(contentUri), size: null, mimeType: null },
     sentAt,
     // An echo in a group is ours: its `contact` is no member who wrote.
     contact: GROUP_CHAT_TYPES.has(chatType) && isEcho ? null : contactOf(item, chatType, chatId, sentAt),
     groupChat: GROUP_CHAT_TYPES.has(chatType),
     raw: item,
-    authorName: (item.authorName as string | null | undefined) ?? null,
+    authorName: displayText(item.authorName) ?? null,
     authorId: (item.authorId as string | null | undefined) ?? null,
     quotedMessageId: typeof quoted?.messageId === 'string' ? quoted.messageId : null,
   };
@@ -277,11 +284,22 @@ function contactOf(item: Record<string, unknown>, chatType: string, chatId: stri
     phone,
     phoneRaw: phone === null ? null : phoneRaw,
     externalKey: phone !== null && (group || PHONE_CHAT_TYPES.has(chatType)) ? null : `${chatType}:${chatId}`,
-    ...(contact && 'name' in contact && { name: contact.name ?? null }),
-    ...(contact && 'avatarUri' in contact && { avatarUrl: contact.avatarUri ?? null }),
-    ...(contact && 'username' in contact && { username: contact.username ?? null }),
+    ...(contact && 'name' in contact && { name: displayText(contact.name) ?? null }),
+    // A link too long to keep says nothing of the avatar held: it is left as it was.
+    ...(contact && 'avatarUri' in contact && linkOf(contact.avatarUri) !== undefined && { avatarUrl: linkOf(contact.avatarUri) ?? null }),
+    ...(contact && 'username' in contact && { username: displayText(contact.username) ?? null }),
     occurredAt,
   };
+}
+
+/** A name as kept: cut to MAX_DISPLAY_TEXT. */
+function displayText(value: unknown): string | null | undefined {
+  return typeof value === 'string' ? truncatedText(value, MAX_DISPLAY_TEXT) : (value as null | undefined);
+}
+
+/** A link as kept: undefined when longer than MAX_LINK (cut, it would lead nowhere). */
+function linkOf(value: unknown): string | null | undefined {
+  return typeof value === 'string' && value.length > MAX_LINK ? undefined : (value as string | null | undefined);
 }
 
 /** Wazzup24's media links name the file in their query: `…/?filename=photo.jpg`. */

@@ -481,6 +481,29 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(JSON.parse(log.error!).errors['messages.2.messageId']).toHaveLength(1);
   });
 
+  // Such an item used to be skipped whole (200, "invalid items were skipped"): the customer's
+  // message never reached the inbox, for the length of a name (a review's find).
+  it('keeps a message whose names are too long (cut, never through an emoji) or whose links are (left out)', async () => {
+    const longName = `${'a'.repeat(254)}😀 and more`;
+    const first = item({ chatId: '77015550014', contact: { name: 'Short', avatarUri: 'https://example.com/a.jpg' } });
+    await t.postWebhook({ messages: [first] });
+    const long = item({
+      chatId: '77015550014',
+      isEcho: false,
+      text: 'important order',
+      contentUri: `https://example.com/${'f'.repeat(5000)}`,
+      authorName: 'b'.repeat(300),
+      contact: { name: longName, username: 'u'.repeat(300), avatarUri: `https://example.com/${'v'.repeat(5000)}` },
+    });
+    const response = await t.postWebhook({ messages: [long] });
+    expect(response.json()).toEqual({ status: 'success', message: 'Webhook processed successfully' });
+    const row = (await messageRow(long.messageId))!;
+    expect(row).toMatchObject({ text: 'important order', file_url: null, author_name: 'b'.repeat(255) });
+    expect(JSON.parse(row.raw!).contentUri).toBe(long.contentUri);
+    const contact = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77015550014').executeTakeFirstOrThrow();
+    expect(contact).toMatchObject({ name: 'a'.repeat(254), username: 'u'.repeat(255), avatar_url: 'https://example.com/a.jpg' });
+  });
+
   it('answers 400 when no item of a batch is valid, or the shape is wrong', async () => {
     const none = await t.postWebhook({ messages: [{ chatId: '1' }], statuses: [{ status: 'read' }] });
     expect(none.statusCode).toBe(400);
