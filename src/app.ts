@@ -81,7 +81,10 @@ export async function buildApp(
     const encoding = request.headers['content-encoding']?.trim().toLowerCase();
     if (encoding === undefined || encoding === '' || encoding === 'identity' || !hasBody(request.raw)) return;
     reply.header('accept-encoding', 'identity');
-    throw new AppError('unsupported_media_type', 415, `Content-Encoding ${encoding} is not supported: send the body uncompressed`);
+    // Named only when it looks like codings: the header is the client's text, and the message is
+    // answered, recorded and logged before any authentication.
+    const named = /^[a-z0-9!#$%&'*+.^_`|~-]{1,20}(\s*,\s*[a-z0-9!#$%&'*+.^_`|~-]{1,20}){0,2}$/.test(encoding) ? `Content-Encoding ${encoding}` : 'This Content-Encoding';
+    throw new AppError('unsupported_media_type', 415, `${named} is not supported: send the body uncompressed`);
   });
 
   app.addHook('onResponse', async (request, reply) => {

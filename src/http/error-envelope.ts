@@ -4,7 +4,7 @@
  * 5xx details go to the log, never to the client.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type FieldErrors } from '../errors.js';
+import { addFieldError, AppError, limitFieldErrors, type FieldErrors } from '../errors.js';
 
 export interface ErrorBody {
   status: 'error';
@@ -69,7 +69,7 @@ function validationErrors(error: Partial<FastifyError>): FieldErrors {
     // An unknown field is named, as a missing one is, rather than reported against its whole object.
     if (item.keyword === 'additionalProperties' && params?.additionalProperty) segments.push(params.additionalProperty);
     const path = segments.join('.') || String(error.validationContext ?? 'body');
-    (errors[path] ??= []).push(item.message ?? 'is invalid');
+    addFieldError(errors, path, item.message ?? 'is invalid');
   }
-  return errors;
+  return limitFieldErrors(errors);
 }

@@ -9,7 +9,7 @@
  */
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { mayHoldUnstorableText, unstorablePart } from '../domain/storable-text.js';
-import { AppError, type FieldErrors } from '../errors.js';
+import { addFieldError, AppError, type FieldErrors } from '../errors.js';
 import { WEBHOOK_PATH } from '../intake/webhook.routes.js';
 
 /**
@@ -57,6 +57,6 @@ function flagUnstorable(text: string, path: string, errors: FieldErrors): boolea
   const problem = part === 'nul' ? 'must not contain the NUL character' : 'must not contain half of a surrogate pair (a character cut in two)';
   // A member's own name may be what holds the character: show it escaped.
   const name = path.replaceAll('\u0000', '\\u0000').replace(/[\ud800-\udfff]/gu, (half) => `\\u${half.charCodeAt(0).toString(16)}`) || 'body';
-  (errors[name] ??= []).push(`The ${name} field ${problem}.`);
+  addFieldError(errors, name, `The ${name} field ${problem}.`);
   return true;
 }

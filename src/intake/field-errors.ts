@@ -3,12 +3,7 @@
  * messages, every problem at once.
  */
 import type { ErrorObject } from 'ajv';
-import type { FieldErrors } from '../errors.js';
-
-/** Adds one message under `path`. */
-export function addFieldError(errors: FieldErrors, path: string, message: string): void {
-  (errors[path] ??= []).push(message);
-}
+import { addFieldError, type FieldErrors } from '../errors.js';
 
 /** Converts Ajv errors found under `prefix` (e.g. `data`) into field errors. */
 export function collectAjvErrors(errors: FieldErrors, ajvErrors: readonly ErrorObject[] | null | undefined, prefix = ''): void {
@@ -20,7 +15,7 @@ export function collectAjvErrors(errors: FieldErrors, ajvErrors: readonly ErrorO
     if (error.keyword === 'required') segments.push(String(error.params.missingProperty));
     const path = segments.join('.') || 'body';
     const message = describe(error, path);
-    if (!errors[path]?.includes(message)) addFieldError(errors, path, message);
+    addFieldError(errors, path, message);
   }
 }
 

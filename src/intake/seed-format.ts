@@ -7,8 +7,8 @@ import { parseIsoTime } from '../domain/iso-time.js';
 import { ACCEPTED_STATUS_NAMES, toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { MessageFile } from '../domain/messages/messages.types.js';
 import { normalizePhone, type PhoneCountry } from '../domain/phone.js';
-import type { FieldErrors } from '../errors.js';
-import { addFieldError, collectAjvErrors } from './field-errors.js';
+import { addFieldError, type FieldErrors } from '../errors.js';
+import { collectAjvErrors } from './field-errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
 
 export const SEED_EVENTS = ['message', 'status', 'contact'] as const;

@@ -5,7 +5,7 @@
  */
 import secureJson from 'secure-json-parse';
 import { mayHoldUnstorableText, storableText } from '../domain/storable-text.js';
-import type { FieldErrors } from '../errors.js';
+import { limitFieldErrors, type FieldErrors } from '../errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
 import { nestsDeeperThan, tooDeepMessage } from './json-depth.js';
 import { parseSeedBody } from './seed-format.js';
@@ -65,8 +65,9 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
   const record = body as Record<string, unknown>;
   if (!('event' in record) && isWazzupV3Shaped(record)) {
     const v3 = parseWazzupV3Body(record, reading);
-    if (!v3.ok) return { ok: false, event: null, errors: v3.errors };
-    return { ok: true, format: 'wazzup_v3', events: v3.events, label: v3.label, itemErrors: v3.itemErrors, signature: record.signature };
+    // A batch's items can each be wrong: what the response, the webhook log and the log line name is capped.
+    if (!v3.ok) return { ok: false, event: null, errors: limitFieldErrors(v3.errors) };
+    return { ok: true, format: 'wazzup_v3', events: v3.events, label: v3.label, itemErrors: limitFieldErrors(v3.itemErrors), signature: record.signature };
   }
   const eventName = typeof record.event === 'string' ? record.event.slice(0, 64) : null;
   const seed = parseSeedBody(record, reading);

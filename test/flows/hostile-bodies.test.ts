@@ -71,6 +71,30 @@ describe.each(testDialects)('hostile bodies on %s', (dialect) => {
     }
   });
 
+  // 256 KiB of empty v3 items named every one of them: 13 MB in the response, in the webhook log
+  // and in the log line, after 1.5 s of the server checking them (a review's find).
+  it('names at most 100 fields of a bad body, and refuses an over-long list without checking its items', async () => {
+    const huge = `{"messages":[${Array.from({ length: 87_000 }, () => '{}').join(',')}]}`;
+    const tooMany = await t.postWebhook(huge);
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().errors).toEqual({ messages: ['The messages field must not have more than 1000 items.'] });
+
+    const allBad = await t.postWebhook({ messages: Array.from({ length: 1000 }, () => ({})) });
+    expect(allBad.statusCode).toBe(400);
+    const errors = allBad.json().errors as Record<string, string[]>;
+    expect(Object.keys(errors)).toHaveLength(101);
+    expect(errors['messages.0.messageId']).toEqual(['The messages.0.messageId field is required.']);
+    expect(errors['*']).toEqual(['1900 more fields are invalid; only the first 100 are listed.']);
+    expect(allBad.body.length).toBeLessThan(20_000);
+    const logged = await t.deps.database.db.selectFrom('webhook_events').select('error').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(logged.error!.length).toBeLessThan(20_000);
+
+    // Some good items: applied, and the skipped ones capped alike.
+    const mixed = await t.postWebhook({ messages: [...Array.from({ length: 200 }, () => ({})), { messageId: 'cap-ok-1', chatId: '77017779999', text: 'kept' }] });
+    expect(mixed.statusCode).toBe(200);
+    expect(Object.keys(mixed.json().errors)).toHaveLength(101);
+  });
+
   it('stores U+0000 as U+FFFD, on both stores alike, and keeps the raw body as sent', async () => {
     const id = `nul_${dialect}\u0000id`;
     const body = {

@@ -142,11 +142,27 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
       payload: gzipSync(JSON.stringify(body)),
     });
     expectError(webhook, 415, message);
+    // The header is the client's text: named only when it looks like codings.
+    const odd = await t.app.inject({ method: 'PATCH', url: `/api/chats/${chatId}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': `x${'y'.repeat(15_000)}` }, payload: '{}' });
+    expectError(odd, 415, 'This Content-Encoding is not supported: send the body uncompressed');
     const logged = ok(await request(t, 'GET', '/api/webhook-events?outcome=rejected&limit=1', { token: ADMIN_TOKEN })).data[0];
     expect(logged).toMatchObject({ httpStatus: 415, error: { message } });
     // identity is no encoding at all; a request without a body has nothing to decode.
     ok(await request(t, 'POST', '/api/webhooks/wazzup24', { body, headers: { 'content-encoding': 'identity' } }));
     ok(await request(t, 'GET', '/api/chats', { token, headers: { 'content-encoding': 'gzip' } }));
+  });
+
+  // Field errors were collected on a plain object: `errors.constructor` was Object's, and pushing
+  // to it was a 500 in Fastify's own body, on the public login too (a review's find).
+  it('answers fields named like what every object inherits with 400, naming them', async () => {
+    const login = await request(t, 'POST', '/api/auth/login', { body: { email: 'a@b.c', password: 'x', toString: 1 } });
+    expect(expectError(login, 400, 'Invalid request data').errors).toEqual({ toString: ['must NOT have additional properties'] });
+    for (const name of ['constructor', 'hasOwnProperty', '__proto__']) {
+      const listed = await request(t, 'GET', `/api/webhook-events?${name}=1`, { token: ADMIN_TOKEN });
+      expect(expectError(listed, 400, 'Invalid request data').errors, name).toEqual({ [name]: ['must NOT have additional properties'] });
+    }
+    const nul = await request(t, 'GET', '/api/health?constructor=%00');
+    expect(expectError(nul, 400).errors).toEqual({ constructor: ['The constructor field must not contain the NUL character.'] });
   });
 
   it('answers malformed percent-encoding and over-long path segments with the envelope', async () => {
