@@ -8,7 +8,7 @@ import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
 import { createLoginThrottle } from './domain/users/login-throttle.js';
 import { AppError } from './errors.js';
-import { handleError } from './http/error-envelope.js';
+import { answerProtocolError, handleError } from './http/error-envelope.js';
 import { authRoutes } from './http/auth.routes.js';
 import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
@@ -58,6 +58,8 @@ export async function buildApp(
       reply.raw.once('finish', () => closeIfUpgrade(request.raw));
       return handleError(error, request, reply);
     },
+    // Requests node:http cannot parse never reach the router: answered in the envelope all the same.
+    clientErrorHandler: answerProtocolError,
     // Unknown fields are an error, not silently dropped: a typo must not answer 200 and do nothing.
     ajv: { customOptions: { removeAdditional: false } },
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the

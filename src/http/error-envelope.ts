@@ -3,6 +3,8 @@
  * `{"status":"error","message":…}`, plus `errors` for invalid fields and `code` where useful.
  * 5xx details go to the log, never to the client.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { addFieldError, AppError, limitFieldErrors, type FieldErrors } from '../errors.js';
 
@@ -72,4 +74,28 @@ function validationErrors(error: Partial<FastifyError>): FieldErrors {
     addFieldError(errors, path, item.message ?? 'is invalid');
   }
   return limitFieldErrors(errors);
+}
+
+/** Node's parser errors, answered before any request exists (no route, no hook, no reply). */
+const PROTOCOL_ERRORS: Record<string, { status: number; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
+  HPE_HEADER_OVERFLOW: { status: 431, message: 'The request headers are too large' },
+};
+
+/**
+ * Fastify's `clientErrorHandler`: a request too malformed to parse (a broken header line, both
+ * Content-Length and Transfer-Encoding), headers too large, or a request that came too slowly,
+ * answered in the envelope rather than in Fastify's own body, and the connection closed.
+ */
+export function answerProtocolError(error: Error & { code?: string }, socket: Duplex): void {
+  // Reset by the client: nobody is left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, message } = PROTOCOL_ERRORS[error.code ?? ''] ?? { status: 400, message: 'The request is not valid HTTP' };
+  const body = JSON.stringify({ status: 'error', message } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

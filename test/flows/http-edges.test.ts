@@ -3,6 +3,7 @@
  * characters that PostgreSQL would refuse with a 500, malformed URLs that Fastify refuses before
  * routing, and a wrong method on a route with a path parameter. Every answer uses the envelope.
  */
+import { connect, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, chatIdOf, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Method } from '../helpers/operators.js';
@@ -163,6 +164,29 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     }
     const nul = await request(t, 'GET', '/api/health?constructor=%00');
     expect(expectError(nul, 400).errors).toEqual({ constructor: ['The constructor field must not contain the NUL character.'] });
+  });
+
+  it('answers requests node:http cannot parse in the envelope, and closes the connection', async () => {
+    // inject() passes node:http's parser by: this needs a socket.
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.app.server.address() as AddressInfo;
+    const exchange = (raw: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(raw));
+        let answer = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+        socket.on('close', () => resolve(answer)).on('error', reject);
+      });
+    const cases: [string, string, string][] = [
+      ['POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', '400 Bad Request', 'The request is not valid HTTP'],
+      ['GET /api/health HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n', '400 Bad Request', 'The request is not valid HTTP'],
+      [`GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, '431 Request Header Fields Too Large', 'The request headers are too large'],
+    ];
+    for (const [raw, statusLine, message] of cases) {
+      const answer = await exchange(raw);
+      expect(answer.startsWith(`HTTP/1.1 ${statusLine}\r\n`), answer).toBe(true);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ status: 'error', message });
+    }
   });
 
   it('answers malformed percent-encoding and over-long path segments with the envelope', async () => {
