@@ -36,6 +36,9 @@ export function toErrorReply(error: unknown): { statusCode: number; body: ErrorB
     return { statusCode: error.httpStatus, body };
   }
   const fastifyError = error as Partial<FastifyError>;
+  // The client hung up while its body was being read (Node's "aborted"): nobody reads this
+  // answer, but the webhook log and the log line do.
+  if (fastifyError.code === 'ECONNRESET') return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
   if (known) return { statusCode: known.status, body: { status: 'error', message: known.message } };
   if (fastifyError.validation) {

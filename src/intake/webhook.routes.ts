@@ -17,6 +17,11 @@ declare module 'fastify' {
     webhookLogEntry: WebhookLogEntry | null;
     /** Inside the IP allowlist; null when no allowlist is set. */
     webhookIpAllowed: boolean | null;
+    /**
+     * The client's address, read as the request arrives: once a client has hung up, its socket no
+     * longer knows it, and an aborted request would be recorded (and budgeted) without one.
+     */
+    webhookClientIp: string | null;
   }
 }
 
@@ -37,6 +42,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   const allowlist = options.ipAllowlistMode === 'off' ? null : createIpAllowlist(options.ipAllowlist);
   app.decorateRequest('webhookLogEntry', null);
   app.decorateRequest('webhookIpAllowed', null);
+  app.decorateRequest('webhookClientIp', null);
 
   // Only JSON, kept as bytes: `application/json` with any parameters, including Wazzup24's
   // malformed `charset-utf-8`. Anything else is a 415 from Fastify.
@@ -95,6 +101,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       },
       // Before the body is read: a refused address costs no parsing at all.
       onRequest: async (request) => {
+        request.webhookClientIp = request.ip ?? null;
         if (!allowlist) return;
         request.webhookIpAllowed = allowlist.contains(request.ip);
         if (request.webhookIpAllowed) return;
@@ -127,7 +134,7 @@ function describe(request: FastifyRequest, reply: FastifyReply): WebhookRequest 
     rawBody,
     // Content-Length is whatever the client claims; the column holds a 32-bit integer.
     sizeBytes: rawBody?.length ?? Math.min(Number(request.headers['content-length']) || 0, 2_147_483_647),
-    clientIp: request.ip ?? null,
+    clientIp: request.webhookClientIp ?? request.ip ?? null,
     userAgent: request.headers['user-agent'] ?? null,
     receivedAt: Math.round(Date.now() - reply.elapsedTime),
     elapsedMs: () => reply.elapsedTime,

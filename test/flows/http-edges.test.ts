@@ -189,6 +189,22 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     }
   });
 
+  // Read after the hang-up, the address was gone: such requests were recorded without one, and
+  // all shared one refusal budget (a review's find).
+  it('records a webhook whose client hung up mid-body with its address and why', async () => {
+    if (!t.app.server.listening) await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.app.server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write('POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"event"');
+      setTimeout(() => socket.destroy(), 100);
+    });
+    const db = t.deps.database.db;
+    const aborted = () =>
+      db.selectFrom('webhook_events').selectAll().where('error', 'like', '%before its body arrived%').executeTakeFirst();
+    for (let waited = 0; !(await aborted()) && waited < 5_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await aborted()).toMatchObject({ outcome: 'rejected', http_status: 400, client_ip: '127.0.0.1' });
+  });
+
   it('answers malformed percent-encoding and over-long path segments with the envelope', async () => {
     for (const [method, url] of [
       ['GET', '/api/chats/%ff'],
