@@ -3,7 +3,7 @@
  * with inject() and main.ts decides where it listens.
  */
 import type { IncomingMessage } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
 import { createLoginThrottle } from './domain/users/login-throttle.js';
@@ -89,7 +89,8 @@ export async function buildApp(
     throw new AppError('unsupported_media_type', 415, `${named} is not supported: send the body uncompressed`);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  /** Once per answered request: its log line, and a webhook's metrics and last-activity time. */
+  const completed = (request: FastifyRequest, reply: FastifyReply, hungUp: boolean): void => {
     const entry = request.webhookLogEntry;
     request.log.info(
       {
@@ -98,8 +99,10 @@ export async function buildApp(
         path: request.url.split('?', 1)[0],
         statusCode: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        ip: request.ip,
+        ip: request.webhookClientIp ?? request.ip,
         userAgent: request.headers['user-agent'],
+        // The client left before its answer, which it never read (a webhook's effects stand).
+        ...(hungUp && { hungUp }),
         ...(entry && {
           webhookEventId: entry.id,
           event: entry.event,
@@ -112,6 +115,30 @@ export async function buildApp(
       },
       'request completed',
     );
+    if (entry) {
+      deps.metrics.observeWebhook(entry, reply.elapsedTime / 1000);
+      deps.activity.record(entry);
+    }
+  };
+  // Not onResponse: Fastify runs it only once the answer is written, never for a client that hung
+  // up first, and the slowest webhooks (past the sender's timeout), which the alerts on slowness
+  // and errors are there for, went uncounted. By onSend the answer is decided (a webhook's entry
+  // is recorded); the response's close comes after it is written, or at once if the client left.
+  const seen = new WeakSet<FastifyRequest>();
+  app.addHook('onSend', (request, reply, payload, done) => {
+    // Once, though an error while sending sends again, and a client gone may have closed already.
+    if (!seen.has(request)) {
+      seen.add(request);
+      let logged = false;
+      const complete = () => {
+        if (logged) return;
+        logged = true;
+        completed(request, reply, !reply.raw.writableFinished);
+      };
+      reply.raw.once('close', complete);
+      if (reply.raw.destroyed) complete();
+    }
+    done(null, payload);
   });
 
   // Before any route, so that it sees them all (those of plugins registered below too).
@@ -165,10 +192,6 @@ export async function buildApp(
     bodyLimit: config.webhookBodyLimit,
     ipAllowlist: config.webhookIpAllowlist,
     ipAllowlistMode: config.webhookIpAllowlistMode,
-    onFinished: (entry, seconds) => {
-      deps.metrics.observeWebhook(entry, seconds);
-      deps.activity.record(entry);
-    },
     onIpAllowlistMiss: (mode) => deps.metrics.observeIpAllowlistMiss(mode),
   });
   const auth = createOperatorAuth({ db: deps.database.db, adminToken: config.adminToken, now: deps.now });

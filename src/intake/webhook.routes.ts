@@ -13,7 +13,7 @@ import { createIpAllowlist } from './ip-allowlist.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set once the webhook request is recorded; the request log line reads it. */
+    /** Set once the webhook request is recorded; the request log line and metrics read it. */
     webhookLogEntry: WebhookLogEntry | null;
     /** Inside the IP allowlist; null when no allowlist is set. */
     webhookIpAllowed: boolean | null;
@@ -32,8 +32,6 @@ export interface WebhookRoutesOptions {
   bodyLimit: number;
   ipAllowlist: readonly string[];
   ipAllowlistMode: IpAllowlistMode;
-  /** Called once per finished webhook request with its log entry and the request's duration. */
-  onFinished: (entry: WebhookLogEntry, requestSeconds: number) => void;
   onIpAllowlistMiss: (mode: 'enforce' | 'report') => void;
 }
 
@@ -50,10 +48,6 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_request, body, done) =>
     done(null, body),
   );
-
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.webhookLogEntry) options.onFinished(request.webhookLogEntry, reply.elapsedTime / 1000);
-  });
 
   app.setErrorHandler(async (error, request, reply) => {
     // Errors raised before the handler ran (address refused, body too large, wrong content type,

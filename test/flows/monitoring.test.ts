@@ -2,7 +2,9 @@
  * Metrics, health, readiness and the admin API over the webhook log (list, filter, replay after a
  * fault is fixed, purge, stats), on each dialect.
  */
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertWebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.repository.js';
@@ -13,6 +15,7 @@ import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { findFreePort, startServer } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects } from '../helpers/test-database.js';
+import { WRITERS_LOCK_KEY } from '../../src/storage/dialects/postgres.js';
 
 const ADMIN = 'admin-token-0123456789abcdef0123456789ab';
 const METRICS = 'metrics-token-0123456789abcdef0123456789';
@@ -125,6 +128,57 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       await t.close();
     }
   });
+
+  // Fastify runs onResponse only for an answer it wrote: a webhook slower than its sender's
+  // patience, exactly what the alerts on slowness and errors are for, went uncounted and unlogged
+  // (a review's find).
+  // PostgreSQL only: on SQLite a write waiting for the lock holds up the whole event loop, so the
+  // server learns of the hang-up only after it has written its answer, which then counts as answered.
+  it.runIf(dialect === 'postgres')('counts and logs a webhook whose client hung up before its answer', async () => {
+    const testDb = await createTestDatabase(dialect);
+    const server = await startServer({ databaseUrl: testDb.url, env: { METRICS_TOKEN: METRICS, LOG_LEVEL: 'info' } });
+    const release = await holdWriters(testDb.url);
+    try {
+      const { port } = new URL(server.baseUrl);
+      const body = JSON.stringify(message('mon_hung_up'));
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(`POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 300);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await release();
+      const completed = () =>
+        server
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'request completed' && l.subject === 'mon_hung_up');
+      for (let waited = 0; !completed() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(completed(), server.output()).toMatchObject({ hungUp: true, statusCode: 200, outcome: 'accepted', ip: '127.0.0.1' });
+      expect(completed()!.durationMs as number).toBeGreaterThan(300);
+      const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } })).text();
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(1);
+      expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(1);
+    } finally {
+      await release();
+      await server.stop('SIGTERM');
+      await testDb.drop();
+    }
+  });
+
+  /** Holds the writers' lock from another session; resolves to its release (idempotent). */
+  async function holdWriters(url: string): Promise<() => Promise<void>> {
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    await other.query('select pg_advisory_lock($1)', [WRITERS_LOCK_KEY]);
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      await other.end();
+    };
+  }
 
   it('is not ready while shutting down, nor when the database is gone (but still alive)', async () => {
     const lines: string[] = [];
