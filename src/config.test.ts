@@ -127,6 +127,19 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ metricsPort: 9464, metricsHost: '0.0.0.0', metricsEnabled: false, adminToken: 'a'.repeat(32), webhookLogRetentionDays: 14, webhookLogBodyRetentionDays: 2 });
     expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(/ADMIN_TOKEN: entry 1 is 5 characters/);
     expect(() => loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '3', WEBHOOK_LOG_BODY_RETENTION_DAYS: '5' })).toThrow(/cannot be longer/);
+    // Shortening the log alone shortens the bodies' default with it (it refused to start).
+    expect(loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '3' })).toMatchObject({ webhookLogRetentionDays: 3, webhookLogBodyRetentionDays: 3 });
+    expect(loadConfig({ WEBHOOK_LOG_RETENTION_DAYS: '10' })).toMatchObject({ webhookLogBodyRetentionDays: 7 });
+    // A refused PORT is one problem, not also a METRICS_PORT clashing with its default.
+    let message = '';
+    try {
+      loadConfig({ PORT: '99999', METRICS_PORT: '3000' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/PORT must be a whole number from 0 to 65535, got "99999"/);
+    expect(message).not.toMatch(/METRICS_PORT must differ/);
+    expect(() => loadConfig({ PORT: '9464', METRICS_PORT: '9464' })).toThrow(/METRICS_PORT must differ from PORT/);
     // A port the system picks would be told to no one.
     expect(() => loadConfig({ METRICS_PORT: '0' })).toThrow(/METRICS_PORT must be a whole number from 1 to 65535, got "0"/);
   });

@@ -119,7 +119,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value;
   };
 
+  const problemsBeforePort = problems.length;
   const port = integer('PORT', 3000, 0, 65535);
+  /** Whether PORT was read as given: a PORT already refused must not make METRICS_PORT look wrong too. */
+  const portAsGiven = problems.length === problemsBeforePort;
   const host = listenHost('HOST', '0.0.0.0');
   const webhookBodyLimit = integer('WEBHOOK_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024);
   const commitBatchMax = integer('COMMIT_BATCH_MAX', 256, 1, 10_000);
@@ -184,11 +187,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // No 0: a port picked by the system would be told to no one, Prometheus included.
   const metricsPortRaw = integer('METRICS_PORT', -1, 1, 65535);
   const metricsPort = metricsPortRaw === -1 ? null : metricsPortRaw;
-  if (metricsPort !== null && metricsPort === port) problems.push('METRICS_PORT must differ from PORT');
+  if (metricsPort !== null && portAsGiven && metricsPort === port) problems.push('METRICS_PORT must differ from PORT');
   const metricsHost = listenHost('METRICS_HOST', '127.0.0.1');
   const webhookSilenceAlertSeconds = integer('WEBHOOK_SILENCE_ALERT_SECONDS', 1800, 60, 7 * 86400);
   const webhookLogRetentionDays = integer('WEBHOOK_LOG_RETENTION_DAYS', 30, 1, 3650);
-  const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', 7, 0, 3650);
+  // Bodies are kept 7 days, or less when the log itself is kept less: shortening the one must not
+  // make the other's default an error.
+  const webhookLogBodyRetentionDays = integer('WEBHOOK_LOG_BODY_RETENTION_DAYS', Math.min(7, webhookLogRetentionDays), 0, 3650);
   const webhookLogRejectionsPerMinute = integer('WEBHOOK_LOG_REJECTIONS_PER_MINUTE', 120, 1, 1_000_000);
   if (webhookLogBodyRetentionDays > webhookLogRetentionDays) {
     problems.push('WEBHOOK_LOG_BODY_RETENTION_DAYS cannot be longer than WEBHOOK_LOG_RETENTION_DAYS');
