@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  API_TIMEOUT_MS,
+  REGISTER_TIMEOUT_MS,
   DEFAULT_SUBSCRIPTIONS,
   errorCodeKey,
   MAX_WEBHOOK_URI_LENGTH,
@@ -41,7 +43,7 @@ export async function wazzupCommand(argv: string[], io: CliIo): Promise<void> {
   try {
     result = await registerWebhook({ ...api, webhooksUri: url });
   } catch (error) {
-    throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${describeFailure(error)}`);
+    throw new CliError(`Could not reach Wazzup24 at ${config.wazzupApiUrl}: ${describeFailure(error, REGISTER_TIMEOUT_MS)}`);
   }
   if (!result.ok) throw new CliError(explain(result, shown));
   io.out.write(`Wazzup24 accepted the webhook URL (HTTP ${result.status}). It sent its test request to ${shown} and got 200.\n`);
@@ -57,7 +59,7 @@ async function confirmSettings(api: { apiUrl: string; apiKey: string }, url: str
   try {
     read = await readWebhookSettings(api);
   } catch (error) {
-    io.err.write(`Could not read the settings back (${describeFailure(error)}): check them in Wazzup24.\n`);
+    io.err.write(`Could not read the settings back (${describeFailure(error, API_TIMEOUT_MS)}): check them in Wazzup24.\n`);
     return;
   }
   if (!read.ok) {
@@ -112,10 +114,10 @@ function explain(result: { status: number; error: string | null; description: st
  * Why a request failed: fetch says only "fetch failed" and puts the reason (refused, no such host,
  * a TLS error, a timeout) in `cause`.
  */
-function describeFailure(error: unknown): string {
+function describeFailure(error: unknown, timeoutMs: number): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
-  if (error.name === 'TimeoutError') return 'no answer within 60 s';
+  if (error.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
   if (cause && typeof cause.message === 'string') return `${error.message} (${typeof cause.code === 'string' ? `${cause.code}: ` : ''}${cause.message})`;
   return error.message;
 }

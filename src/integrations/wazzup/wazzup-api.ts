@@ -55,8 +55,13 @@ interface ApiCall {
   fetchImpl?: typeof fetch;
 }
 
+/** How long a call waits for Wazzup24's answer. */
+export const API_TIMEOUT_MS = 15_000;
+/** How long registering waits: Wazzup24 test-posts the URL and waits up to 30 s for it. */
+export const REGISTER_TIMEOUT_MS = 60_000;
+
 /** One call to the API: under the base URL's own path, with the key as a bearer token. */
-function callApi(options: ApiCall, method: 'GET' | 'PATCH', path: string, body?: unknown, timeoutMs = 15_000): Promise<Response> {
+function callApi(options: ApiCall, method: 'GET' | 'PATCH', path: string, body?: unknown, timeoutMs = API_TIMEOUT_MS): Promise<Response> {
   // Under the base URL's own path, for a proxy at https://host/wazzup/ (new URL('/v3/…') would drop it).
   const endpoint = new URL(path, options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
   return (options.fetchImpl ?? fetch)(endpoint, {
@@ -79,8 +84,7 @@ export async function registerWebhook(
     'PATCH',
     'v3/webhooks',
     { webhooksUri: options.webhooksUri, subscriptions: options.subscriptions ?? DEFAULT_SUBSCRIPTIONS },
-    // Wazzup24 test-posts the URL and waits up to 30 s for it.
-    60_000,
+    REGISTER_TIMEOUT_MS,
   );
   const body = await response.text();
   if (response.ok) return { ok: true, status: response.status, body };
