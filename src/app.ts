@@ -192,6 +192,7 @@ export async function buildApp(
     bodyLimit: config.webhookBodyLimit,
     ipAllowlist: config.webhookIpAllowlist,
     ipAllowlistMode: config.webhookIpAllowlistMode,
+    onIntakeStarted: () => deps.metrics.webhookStarted(),
     onIpAllowlistMiss: (mode) => deps.metrics.observeIpAllowlistMiss(mode),
   });
   const auth = createOperatorAuth({ db: deps.database.db, adminToken: config.adminToken, now: deps.now });

@@ -32,6 +32,8 @@ export interface WebhookRoutesOptions {
   bodyLimit: number;
   ipAllowlist: readonly string[];
   ipAllowlistMode: IpAllowlistMode;
+  /** Called as the intake starts on a request; what it returns, once the intake has settled. */
+  onIntakeStarted: () => () => void;
   onIpAllowlistMiss: (mode: 'enforce' | 'report') => void;
 }
 
@@ -107,7 +109,13 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       },
     },
     async (request, reply) => {
-      const result = await intake.receive(describe(request, reply));
+      const settled = options.onIntakeStarted();
+      let result;
+      try {
+        result = await intake.receive(describe(request, reply));
+      } finally {
+        settled();
+      }
       request.webhookLogEntry = result.entry;
       if (result.unauthorized) throw new AppError('unauthorized', 401, result.unauthorized);
       if (result.fieldErrors) throw invalidWebhookData(result.fieldErrors);

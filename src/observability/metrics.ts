@@ -23,6 +23,11 @@ export interface Metrics {
   observeIpAllowlistMiss(mode: 'enforce' | 'report'): void;
   observeCommitBatch(stats: BatchStats): void;
   observeDomainEvent(event: DomainEvent): void;
+  /**
+   * One webhook request being handled, from its handler's start; the returned function ends it.
+   * A request that never ends (a database that stopped answering) is what the stuck alert sees.
+   */
+  webhookStarted(): () => void;
   /** The real-time hub's count of open WebSocket connections, read at each scrape. */
   trackRealtimeConnections(count: () => number): void;
   observeRealtimeSent(frames: number): void;
@@ -44,6 +49,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
       observeIpAllowlistMiss: none,
       observeCommitBatch: none,
       observeDomainEvent: none,
+      webhookStarted: () => none,
       trackRealtimeConnections: none,
       observeRealtimeSent: none,
     };
@@ -116,6 +122,27 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
     registers: [registry],
   });
 
+  /** Start times (performance.now(), ms) of the webhooks in flight, each its own object. */
+  const inFlight = new Set<{ startedAt: number }>();
+  new Gauge({
+    name: 'webhook_requests_in_flight',
+    help: 'Webhook requests being handled now.',
+    registers: [registry],
+    collect() {
+      this.set(inFlight.size);
+    },
+  });
+  new Gauge({
+    name: 'webhook_oldest_in_flight_seconds',
+    help: 'How long the oldest webhook request still being handled has been waiting; 0 when none is.',
+    registers: [registry],
+    collect() {
+      let oldest = Infinity;
+      for (const request of inFlight) oldest = Math.min(oldest, request.startedAt);
+      this.set(oldest === Infinity ? 0 : (performance.now() - oldest) / 1000);
+    },
+  });
+
   let realtimeConnections: () => number = () => 0;
   new Gauge({
     name: 'realtime_connections',
@@ -166,6 +193,11 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
     },
     observeDomainEvent(event) {
       domainEvents.inc({ type: event.type });
+    },
+    webhookStarted() {
+      const request = { startedAt: performance.now() };
+      inFlight.add(request);
+      return () => void inFlight.delete(request);
     },
     trackRealtimeConnections(count) {
       realtimeConnections = count;

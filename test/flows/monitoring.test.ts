@@ -2,7 +2,7 @@
  * Metrics, health, readiness and the admin API over the webhook log (list, filter, replay after a
  * fault is fixed, purge, stats), on each dialect.
  */
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
@@ -12,7 +12,10 @@ import { purgeExpiredWebhookLog } from '../../src/domain/webhook-log/webhook-log
 import type { WebhookLogEntry } from '../../src/domain/webhook-log/webhook-log.types.js';
 import { newId } from '../../src/storage/ids.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDependencies } from '../../src/dependencies.js';
+import { createTestApp, silentLogger, type TestApp } from '../helpers/test-app.js';
 import { findFreePort, startServer } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects } from '../helpers/test-database.js';
 import { WRITERS_LOCK_KEY } from '../../src/storage/dialects/postgres.js';
@@ -166,6 +169,77 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       await testDb.drop();
     }
   });
+
+  // A PostgreSQL that accepts connections but stops answering held webhooks and /api/ready for good,
+  // and nothing counted them: only the silence alert fired, 35 minutes later (a review's find).
+  it.runIf(dialect === 'postgres')('shows webhooks stuck on a database that stopped answering, and fails readiness in time', async () => {
+    const testDb = await createTestDatabase(dialect);
+    const stall = await stallableProxy(new URL(testDb.url));
+    const url = new URL(testDb.url);
+    url.host = `127.0.0.1:${stall.port}`;
+    const config = loadConfig({ DATABASE_URL: url.toString(), METRICS_TOKEN: METRICS });
+    const deps = await openDependencies(config, silentLogger);
+    const app = await buildApp(config, deps);
+    const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS}` } })).body;
+    try {
+      expect(sample(await scrape(), 'webhook_requests_in_flight')).toBe(0);
+      expect(sample(await scrape(), 'webhook_oldest_in_flight_seconds')).toBe(0);
+      stall.pause();
+      const webhook = app.inject({ method: 'POST', url: '/api/webhooks/wazzup24', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(message('mon_stuck')) });
+      const started = Date.now();
+      const ready = await app.inject({ method: 'GET', url: '/api/ready' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ status: 'error', message: 'Not ready: database did not answer within 2 s', code: 503 });
+      expect(Date.now() - started).toBeLessThan(4_000);
+      const text = await scrape();
+      expect(sample(text, 'webhook_requests_in_flight')).toBe(1);
+      expect(sample(text, 'webhook_oldest_in_flight_seconds')).toBeGreaterThan(1.5);
+      stall.resume();
+      expect((await webhook).statusCode).toBe(200);
+      expect(sample(await scrape(), 'webhook_requests_in_flight')).toBe(0);
+    } finally {
+      stall.resume();
+      await app.close();
+      await deps.close();
+      stall.close();
+      await testDb.drop();
+    }
+  });
+
+  /** A TCP proxy to the database that can stop passing bytes on, as a server that hangs would. */
+  async function stallableProxy(target: URL) {
+    const pairs: Socket[][] = [];
+    let paused = false;
+    const server = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+      pairs.push([client, upstream]);
+      if (paused) for (const socket of [client, upstream]) socket.pause();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      pause() {
+        paused = true;
+        for (const socket of pairs.flat()) socket.pause();
+      },
+      resume() {
+        paused = false;
+        for (const socket of pairs.flat()) socket.resume();
+      },
+      close() {
+        server.close();
+        for (const socket of pairs.flat()) socket.destroy();
+      },
+    };
+  }
 
   /** Holds the writers' lock from another session; resolves to its release (idempotent). */
   async function holdWriters(url: string): Promise<() => Promise<void>> {
