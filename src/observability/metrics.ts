@@ -165,7 +165,9 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
   for (const type of DOMAIN_EVENTS) domainEvents.inc({ type }, 0);
   unitFailures.inc(0);
-  lastReceived.set((options.lastReceivedAt ?? Date.now()) / 1000);
+  // Never ahead of now: a log entry dated by a clock that has since been set back would keep the
+  // silence alert quiet until the next webhook.
+  lastReceived.set(Math.min(options.lastReceivedAt ?? Date.now(), Date.now()) / 1000);
   silenceThreshold.set(options.silenceAlertSeconds);
 
   return {
