@@ -130,14 +130,22 @@ export async function buildApp(
     // Once, though an error while sending sends again, and a client gone may have closed already.
     if (!seen.has(request)) {
       seen.add(request);
+      // The connection too: an answer queued behind another on it (pipelining) is never given the
+      // socket, and its response says nothing when the client leaves.
+      const socket = request.raw.socket as IncomingMessage['socket'] | null;
+      let written = false;
       let logged = false;
       const complete = () => {
         if (logged) return;
         logged = true;
-        completed(request, reply, !reply.raw.writableFinished);
+        socket?.off('close', complete);
+        completed(request, reply, !written);
       };
+      // Not writableFinished, which inject()'s responses never set.
+      reply.raw.once('finish', () => (written = true));
       reply.raw.once('close', complete);
-      if (reply.raw.destroyed) complete();
+      socket?.once('close', complete);
+      if (reply.raw.destroyed || socket?.destroyed === true) complete();
     }
     done(null, payload);
   });

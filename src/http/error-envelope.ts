@@ -27,8 +27,8 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }>
   FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: 'A segment of the URL is too long' },
 };
 
-/** The status and body to answer `error` with. */
-export function toErrorReply(error: unknown): { statusCode: number; body: ErrorBody } {
+/** The status and body to answer `error` with, raised while handling `request`. */
+export function toErrorReply(error: unknown, request?: Pick<FastifyRequest, 'raw'>): { statusCode: number; body: ErrorBody } {
   if (error instanceof AppError) {
     const body: ErrorBody = { status: 'error', message: error.message };
     if (error.errors) body.errors = error.errors;
@@ -37,8 +37,9 @@ export function toErrorReply(error: unknown): { statusCode: number; body: ErrorB
   }
   const fastifyError = error as Partial<FastifyError>;
   // The client hung up while its body was being read (Node's "aborted"): nobody reads this
-  // answer, but the webhook log and the log line do.
-  if (fastifyError.code === 'ECONNRESET') return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
+  // answer, but the webhook log and the log line do. Asked of the request, not the error: a
+  // database connection reset has the same code, and is a fault of ours (500).
+  if (fastifyError.code === 'ECONNRESET' && request?.raw.readableAborted === true) return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
   if (known) return { statusCode: known.status, body: { status: 'error', message: known.message } };
   if (fastifyError.validation) {
@@ -56,7 +57,7 @@ export function handleError(
   error: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
-  { statusCode, body } = toErrorReply(error),
+  { statusCode, body } = toErrorReply(error, request),
 ): FastifyReply {
   // A 503 while shutting down is the plan, not a fault: the request's log line says it already.
   const planned = error instanceof AppError && statusCode === 503;

@@ -32,7 +32,7 @@ export interface WebhookRoutesOptions {
   bodyLimit: number;
   ipAllowlist: readonly string[];
   ipAllowlistMode: IpAllowlistMode;
-  /** Called as the intake starts on a request; what it returns, once the intake has settled. */
+  /** Called as the intake starts on a request (or on recording its refusal); what it returns, once that has settled. */
   onIntakeStarted: () => () => void;
   onIpAllowlistMiss: (mode: 'enforce' | 'report') => void;
 }
@@ -54,9 +54,15 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   app.setErrorHandler(async (error, request, reply) => {
     // Errors raised before the handler ran (address refused, body too large, wrong content type,
     // shutting down) are recorded here; the handler records its own.
-    const errorReply = toErrorReply(error);
+    const errorReply = toErrorReply(error, request);
     if (request.webhookLogEntry === null) {
-      request.webhookLogEntry = await intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message);
+      // Recording it writes to the database too: a request that waits there is in flight as well.
+      const settled = options.onIntakeStarted();
+      try {
+        request.webhookLogEntry = await intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message);
+      } finally {
+        settled();
+      }
     }
     return handleError(error, request, reply, errorReply);
   });

@@ -143,26 +143,32 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     const release = await holdWriters(testDb.url);
     try {
       const { port } = new URL(server.baseUrl);
-      const body = JSON.stringify(message('mon_hung_up'));
+      // Two on one connection, the second pipelined behind the first: its answer never gets the socket.
+      const post = (id: string) => {
+        const body = JSON.stringify(message(id));
+        return `POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      };
       const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write(`POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        socket.write(post('mon_hung_up') + post('mon_hung_up_pipelined'));
         setTimeout(() => socket.destroy(), 300);
       });
       await new Promise((resolve) => setTimeout(resolve, 800));
       await release();
-      const completed = () =>
+      const completed = (subject: string) =>
         server
           .output()
           .split('\n')
           .filter((l) => l.startsWith('{'))
           .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l.msg === 'request completed' && l.subject === 'mon_hung_up');
-      for (let waited = 0; !completed() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(completed(), server.output()).toMatchObject({ hungUp: true, statusCode: 200, outcome: 'accepted', ip: '127.0.0.1' });
-      expect(completed()!.durationMs as number).toBeGreaterThan(300);
+          .filter((l) => l.msg === 'request completed' && l.subject === subject);
+      for (let waited = 0; completed('mon_hung_up_pipelined').length === 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const subject of ['mon_hung_up', 'mon_hung_up_pipelined']) {
+        expect(completed(subject), server.output()).toEqual([expect.objectContaining({ hungUp: true, statusCode: 200, outcome: 'accepted', ip: '127.0.0.1' })]);
+      }
+      expect(completed('mon_hung_up')[0]!.durationMs as number).toBeGreaterThan(300);
       const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } })).text();
-      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(1);
-      expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(1);
+      expect(sample(text, 'webhook_requests_total{event="message",outcome="accepted"}')).toBe(2);
+      expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(2);
     } finally {
       await release();
       await server.stop('SIGTERM');
@@ -282,6 +288,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       const levels = lines.map((line) => JSON.parse(line) as { level: number; msg: string; statusCode?: number });
       expect(levels.filter((line) => line.level >= 50)).toEqual([]);
       expect(levels.filter((line) => line.msg === 'request completed').map((line) => line.statusCode)).toEqual([503, 200, 200, 503, 503]);
+      // Every answer was written: none is marked as one whose client hung up.
+      expect(levels.filter((line) => 'hungUp' in line)).toEqual([]);
     } finally {
       await t.close();
     }
