@@ -43,6 +43,15 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   app.decorateRequest('webhookLogEntry', null);
   app.decorateRequest('webhookIpAllowed', null);
   app.decorateRequest('webhookClientIp', null);
+  /** Runs `work` counted as in flight: a request that waits on the database for good shows there. */
+  const inFlight = async <T>(work: () => Promise<T>): Promise<T> => {
+    const settled = options.onIntakeStarted();
+    try {
+      return await work();
+    } finally {
+      settled();
+    }
+  };
 
   // Only JSON, kept as bytes: `application/json` with any parameters, including Wazzup24's
   // malformed `charset-utf-8`. Anything else is a 415 from Fastify.
@@ -56,13 +65,8 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     // shutting down) are recorded here; the handler records its own.
     const errorReply = toErrorReply(error, request);
     if (request.webhookLogEntry === null) {
-      // Recording it writes to the database too: a request that waits there is in flight as well.
-      const settled = options.onIntakeStarted();
-      try {
-        request.webhookLogEntry = await intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message);
-      } finally {
-        settled();
-      }
+      // Recording it writes to the database too.
+      request.webhookLogEntry = await inFlight(() => intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message));
     }
     return handleError(error, request, reply, errorReply);
   });
@@ -115,13 +119,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       },
     },
     async (request, reply) => {
-      const settled = options.onIntakeStarted();
-      let result;
-      try {
-        result = await intake.receive(describe(request, reply));
-      } finally {
-        settled();
-      }
+      const result = await inFlight(() => intake.receive(describe(request, reply)));
       request.webhookLogEntry = result.entry;
       if (result.unauthorized) throw new AppError('unauthorized', 401, result.unauthorized);
       if (result.fieldErrors) throw invalidWebhookData(result.fieldErrors);
