@@ -251,7 +251,7 @@ function statusEvent(item: Record<string, unknown>, receivedAt: number): IntakeE
         authorId: null,
         occurredAt,
         // One edit is one time: the same status resent with its keys in another order, or with a
-        // null added, is the same edit. (Without a time, only the same item is.)
+        // null added, is the same edit. (Without a time, only the same item is, however written.)
         fingerprint: fingerprintOf(item.timestamp == null ? item : ['edited status', item.timestamp]),
         raw: item,
         message: null,
@@ -289,13 +289,14 @@ function contactOf(item: Record<string, unknown>, chatType: string, chatId: stri
   // which would turn a Vietnamese 84 951… into a Moscow number for a business in Russia.
   const phone = phoneRaw === null ? null : normalizePhone(phoneRaw);
   if (group && phone === null) return null;
+  const avatarUrl = contact && 'avatarUri' in contact ? linkOf(contact.avatarUri) : undefined;
   return {
     phone,
     phoneRaw: phone === null ? null : phoneRaw,
     externalKey: phone !== null && (group || PHONE_CHAT_TYPES.has(chatType)) ? null : `${chatType}:${chatId}`,
     ...(contact && 'name' in contact && { name: displayText(contact.name) ?? null }),
     // A link too long to keep says nothing of the avatar held: it is left as it was.
-    ...(contact && 'avatarUri' in contact && linkOf(contact.avatarUri) !== undefined && { avatarUrl: linkOf(contact.avatarUri) ?? null }),
+    ...(avatarUrl !== undefined && { avatarUrl }),
     ...(contact && 'username' in contact && { username: displayText(contact.username) ?? null }),
     occurredAt,
   };
