@@ -57,7 +57,10 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
     async (_request, reply) => {
       const problems: string[] = [];
       if (options.isShuttingDown()) problems.push('shutting down');
-      problems.push(...(await options.database.readiness()));
+      // A database that accepts connections but stops answering would hold the probe for good, and
+      // a load balancer reads a probe that never answers as nothing at all.
+      const tooSlow = [`database did not answer within ${READINESS_BUDGET_MS / 1000} s`];
+      problems.push(...(await withinBudget(options.database.readiness(), READINESS_BUDGET_MS, tooSlow)));
       if (problems.length > 0) {
         return reply.code(503).send({ status: 'error', message: `Not ready: ${problems.join('; ')}`, code: 503 });
       }
@@ -73,15 +76,23 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
  */
 const TOKEN_CHECK_BUDGET_MS = 300;
 
+/** How long readiness waits for the database; a probe typically gives up after a few seconds. */
+const READINESS_BUDGET_MS = 2_000;
+
 /** Whether the token is ADMIN_TOKEN or an admin's session; a token that cannot be checked in time counts as none. */
 async function askedByAdmin(auth: Pick<OperatorAuth, 'identify'>, token: string | undefined): Promise<boolean> {
+  const principal = await withinBudget(auth.identify(token).catch(() => null), TOKEN_CHECK_BUDGET_MS, null);
+  return principal?.kind === 'admin-token' || principal?.user.role === 'admin';
+}
+
+/** What `work` resolves to, or `late` if it takes longer than `ms` (the work itself runs on). */
+async function withinBudget<T>(work: Promise<T>, ms: number, late: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const giveUp = new Promise<null>((resolve) => {
-    timer = setTimeout(resolve, TOKEN_CHECK_BUDGET_MS, null);
+  const giveUp = new Promise<T>((resolve) => {
+    timer = setTimeout(resolve, ms, late);
   });
   try {
-    const principal = await Promise.race([auth.identify(token).catch(() => null), giveUp]);
-    return principal?.kind === 'admin-token' || principal?.user.role === 'admin';
+    return await Promise.race([work, giveUp]);
   } finally {
     clearTimeout(timer);
   }
