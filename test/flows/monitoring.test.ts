@@ -455,6 +455,12 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(await name()).toBe('New');
       expect((await post(`/api/webhook-events/${first.id}/replay`)).statusCode).toBe(200);
       expect(await name()).toBe('New');
+      // The update held, replayed, is a repeat, as a replayed message is.
+      const entries: { id: string; replayOf: string | null }[] = (await get('/api/webhook-events?q=%2B77771112233')).json().data;
+      const latest = entries.find((entry) => entry.replayOf === null)!;
+      expect(latest.id).not.toBe(first.id);
+      expect((await post(`/api/webhook-events/${latest.id}/replay`)).json()).toMatchObject({ outcome: 'duplicate', replayOf: latest.id });
+      expect(await name()).toBe('New');
     });
 
     // Within one replayed body the last of two updates of one time still wins, as it did live.

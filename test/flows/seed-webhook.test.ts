@@ -312,6 +312,28 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(row).toMatchObject({ name: 'Same', info_updated_at: 1640995300_000 });
     });
 
+    it('acknowledges a resent contact event as a duplicate and changes nothing; other data of the same time is applied', async () => {
+      const data = { phone: '+7 701 555 44 33', name: 'Vera', avatar: 'https://example.com/vera.png', timestamp: 1640995100 };
+      const outcomes = async () =>
+        (await db().selectFrom('webhook_events').select('outcome').where('subject', '=', '+77015554433').orderBy('id').execute()).map((r) => r.outcome);
+      expect((await t.postWebhook({ event: 'contact', data })).statusCode).toBe(200);
+      const before = await db().selectFrom('contacts').selectAll().where('phone', '=', '+77015554433').executeTakeFirstOrThrow();
+      const eventsBefore = t.published.length;
+
+      const again = await t.postWebhook({ event: 'contact', data });
+      expect(again.statusCode).toBe(200);
+      expect(again.json()).toEqual(SUCCESS);
+      expect(await outcomes()).toEqual(['accepted', 'duplicate']);
+      expect(await db().selectFrom('contacts').selectAll().where('id', '=', before.id).executeTakeFirstOrThrow()).toEqual(before);
+      expect(t.published.length).toBe(eventsBefore);
+
+      // The same time and names, but data it does not model differs: not the same event.
+      expect((await t.postWebhook({ event: 'contact', data: { ...data, note: 'VIP' } })).statusCode).toBe(200);
+      expect(await outcomes()).toEqual(['accepted', 'duplicate', 'accepted']);
+      const after = await db().selectFrom('contacts').select('raw').where('id', '=', before.id).executeTakeFirstOrThrow();
+      expect(JSON.parse(after.raw!)).toMatchObject({ note: 'VIP' });
+    });
+
     it('keeps a time per piece of contact information: a newer avatar is taken even after a later message confirmed the name', async () => {
       const phone = '+7 701 555 44 55';
       const row = () => db().selectFrom('contacts').selectAll().where('phone', '=', '+77015554455').executeTakeFirstOrThrow();

@@ -42,6 +42,12 @@ export async function findContactById(db: Executor, id: string): Promise<Contact
   return row && toContact(row);
 }
 
+/** The data of the contact event held for this contact (`contacts.raw`, JSON), or null. */
+export async function findHeldContactEvent(db: Executor, id: string): Promise<string | null> {
+  const row = await db.selectFrom('contacts').select('raw').where('id', '=', id).executeTakeFirst();
+  return row?.raw ?? null;
+}
+
 /**
  * Inserts a contact unless one with this phone or external key exists (then returns undefined).
  * `raw`: the contact event's data as JSON, or null.

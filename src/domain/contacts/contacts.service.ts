@@ -5,6 +5,7 @@ import {
   attachContactIdentity,
   findContactByExternalKey,
   findContactByPhone,
+  findHeldContactEvent,
   insertContactIfAbsent,
   updateContactInfo,
   type ContactIdentity,
@@ -52,7 +53,7 @@ export async function upsertContact(
   trx: Executor,
   update: ContactUpdate,
   now: number,
-): Promise<{ contact: Contact; changed: boolean }> {
+): Promise<{ contact: Contact; changed: boolean; repeated: boolean }> {
   const carried = PIECES.filter((piece) => update[piece.value] !== undefined);
   let contact = await findContact(trx, update);
   if (!contact) {
@@ -71,7 +72,7 @@ export async function upsertContact(
       createdAt: now,
       raw: update.raw === undefined ? null : JSON.stringify(update.raw),
     });
-    if (created) return { contact: created, changed: true };
+    if (created) return { contact: created, changed: true, repeated: false };
     // Another writer created it between our read and our insert.
     contact = (await findContact(trx, update))!;
   }
@@ -84,8 +85,9 @@ export async function upsertContact(
   const newest = replaces(contact.infoUpdatedAt);
   // A contact event's data (whether or not what backchat models changed) is taken when it is at
   // least as new as the contact event held: messages, which carry none, do not count.
-  const takesRaw = update.raw !== undefined && replaces(contact.rawUpdatedAt);
-  const raw = takesRaw ? JSON.stringify(update.raw) : null;
+  const sent = update.raw === undefined ? null : JSON.stringify(update.raw);
+  const takesRaw = sent !== null && replaces(contact.rawUpdatedAt);
+  const raw = takesRaw ? sent : null;
   // An event that carries none of the pieces still moves the information's time forward when it
   // is the newest: its phone as written is then held, and an older event must not replace it.
   const next: Contact = { ...contact };
@@ -109,18 +111,22 @@ export async function upsertContact(
     // Even an unchanged value moves its time forward, so that a late, older update cannot
     // overwrite it afterwards.
     const moved = times.infoUpdatedAt !== contact.infoUpdatedAt || carried.some(({ time }) => next[time] !== contact[time]);
-    if (moved || raw !== null) await advanceContactInfoTimes(trx, contact.id, times, raw);
-    return { contact: { ...contact, ...times }, changed: attached };
+    // This very contact event is held already (resent, or replayed): it changes nothing, like a
+    // repeated message id. Only then is the data held read, to compare.
+    const repeated =
+      !attached && !moved && sent !== null && contact.rawUpdatedAt === update.occurredAt && (await findHeldContactEvent(trx, contact.id)) === sent;
+    if (!repeated && (moved || raw !== null)) await advanceContactInfoTimes(trx, contact.id, times, raw);
+    return { contact: { ...contact, ...times }, changed: attached, repeated };
   }
   const updated = await updateContactInfo(trx, contact.id, { ...next, ...times, updatedAt: now, raw });
-  return { contact: updated, changed: true };
+  return { contact: updated, changed: true, repeated: false };
 }
 
 /** Applies a `contact` event. */
 export async function receiveContactUpdate(trx: Executor, update: ContactUpdate, now: number): Promise<ChangeResult> {
-  const { contact, changed } = await upsertContact(trx, update, now);
+  const { contact, changed, repeated } = await upsertContact(trx, update, now);
   return {
-    outcome: 'applied',
+    outcome: repeated ? 'duplicate' : 'applied',
     events: changed ? [{ type: 'contact.updated', payload: { contact } }] : [],
   };
 }
