@@ -34,6 +34,8 @@ const MAX_DISPLAY_TEXT = 255;
 /** Longest link (a file, an avatar) kept; a longer one is left out. */
 const MAX_LINK = 4096;
 const id = { type: 'string', minLength: 1, maxLength: 255 };
+/** The bounds of an id that may come as text or as a number (kept as text). */
+const stringOrInteger = { maxLength: 255, minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
 
 /** Most items of a list (messages, statuses) in one body. */
 const MAX_ITEMS = 1000;
@@ -43,7 +45,7 @@ const messageItem = {
   required: ['messageId', 'chatId'],
   properties: {
     messageId: id,
-    chatId: { type: ['string', 'integer'], minLength: 1, maxLength: 255, minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+    chatId: { type: ['string', 'integer'], minLength: 1, ...stringOrInteger },
     channelId: nullableString(255),
     chatType: nullableString(64),
     dateTime: { type: ['string', 'number', 'null'] },
@@ -64,7 +66,8 @@ const messageItem = {
       },
     },
     authorName: nullableString(),
-    authorId: nullableString(255),
+    // The CRM's own user id, which many CRMs number: kept as text.
+    authorId: { type: ['string', 'integer', 'null'], ...stringOrInteger },
     quotedMessage: { type: ['object', 'null'] },
     isEdited: { type: ['boolean', 'null'] },
     isDeleted: { type: ['boolean', 'null'] },
@@ -187,7 +190,7 @@ function messageEvents(item: Record<string, unknown>, { receivedAt }: EventReadi
     groupChat: GROUP_CHAT_TYPES.has(chatType),
     raw: item,
     authorName: displayText(item.authorName) ?? null,
-    authorId: (item.authorId as string | null | undefined) ?? null,
+    authorId: item.authorId === null || item.authorId === undefined ? null : String(item.authorId),
     quotedMessageId: typeof quoted?.messageId === 'string' ? quoted.messageId : null,
   };
 

@@ -163,6 +163,14 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(chat.last_message_id).toBe(stored.id);
   });
 
+  it('keeps a numeric authorId (a CRM user number) as text', async () => {
+    const echo = item({ chatId: '77015550003', isEcho: true, status: 'sent', authorName: 'Olga', authorId: 1207 });
+    const response = await t.postWebhook({ messages: [echo] });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'success', message: 'Webhook processed successfully' });
+    expect(await messageRow(echo.messageId)).toMatchObject({ author_id: '1207', direction: 'out' });
+  });
+
   it('keeps the quoted message id', async () => {
     const original = item({ chatId: '77015550003' });
     const reply = item({ chatId: '77015550003', quotedMessage: { messageId: original.messageId, text: original.text } });
