@@ -50,23 +50,36 @@ async function main(): Promise<void> {
     await metricsServer.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken });
   }
 
-  const purge = async () => {
+  // One purge at a time; a shutdown stops it between two chunks and waits for that chunk, rather
+  // than closing the store under it (which logged an error on every deploy during a long purge).
+  const purgeStop = new AbortController();
+  let purgeRunning: Promise<void> | null = null;
+  const runPurge = async () => {
+    const chunks = { signal: purgeStop.signal };
     try {
       const result = await purgeExpiredWebhookLog(
         deps.database.db,
         { retentionDays: config.webhookLogRetentionDays, bodyRetentionDays: config.webhookLogBodyRetentionDays },
         Date.now(),
+        chunks,
       );
       if (result.deleted + result.bodiesDropped > 0) logger.info(result, 'webhook log purged');
-      const events = await purgeOutbox(deps.database.db, Date.now() - config.realtimeReplayHours * 3_600_000);
+      if (purgeStop.signal.aborted) return;
+      const events = await purgeOutbox(deps.database.db, Date.now() - config.realtimeReplayHours * 3_600_000, chunks);
       if (events > 0) logger.info({ events }, 'event outbox purged');
+      if (purgeStop.signal.aborted) return;
       const loginCounts = await purgeEndedLoginFailures(deps.database.db, Date.now(), config.loginWindowMinutes * 60_000);
       if (loginCounts > 0) logger.info({ loginCounts }, 'ended login throttling windows purged');
     } catch (error) {
       logger.error({ err: error }, 'purge failed');
     }
   };
-  const purgeTimer = setInterval(() => void purge(), PURGE_INTERVAL_MS);
+  const purge = () => {
+    purgeRunning ??= runPurge().finally(() => {
+      purgeRunning = null;
+    });
+  };
+  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   purgeTimer.unref();
 
   let stopping = false;
@@ -88,7 +101,9 @@ async function main(): Promise<void> {
     }, config.shutdownTimeoutSeconds * 1000);
     lifecycle.beginShutdown();
     clearInterval(purgeTimer);
+    purgeStop.abort();
     await app.close();
+    await purgeRunning;
     await metricsServer?.close();
     await deps.close();
     await new Promise<void>((resolve) => logDestination.flush(() => resolve()));
@@ -100,7 +115,7 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   if (metricsServer) await metricsServer.listen({ port: config.metricsPort!, host: config.metricsHost });
   logger.info({ database: deps.database.dialect }, 'backchat is ready');
-  void purge();
+  purge();
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,7 @@
  */
 import type { DomainEvent } from '../domain/domain-events.js';
 import type { Executor } from '../storage/executor.js';
-import { inChunks } from '../storage/in-chunks.js';
+import { inChunks, type ChunkOptions } from '../storage/in-chunks.js';
 import { insertAtCommit, type RowsWriter } from '../storage/insert-at-commit.js';
 import { prepareRowsQuery } from '../storage/prepared.js';
 
@@ -87,7 +87,7 @@ export async function purgedThroughSeq(db: Executor): Promise<number> {
  * Drops events older than `before` (epoch ms), but always keeps the newest: its number is how a
  * reconnecting client is told that what it missed is gone, rather than that nothing happened.
  */
-export async function purgeOutbox(db: Executor, before: number, chunkRows?: number): Promise<number> {
+export async function purgeOutbox(db: Executor, before: number, chunks?: ChunkOptions): Promise<number> {
   const newest = await latestOutboxSeq(db);
   const row = await db
     .selectFrom('domain_events')
@@ -107,5 +107,5 @@ export async function purgeOutbox(db: Executor, before: number, chunkRows?: numb
       .where('seq', 'in', (eb) => eb.selectFrom('domain_events').select('seq').where('seq', '<=', through).orderBy('seq').limit(limit))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
-  }, chunkRows);
+  }, chunks);
 }

@@ -168,7 +168,7 @@ export function createIntakeService(deps: {
       const original = await findWebhookLogEntry(deps.db, entryId);
       if (!original) return undefined;
       if (original.rawBody === null) {
-        throw new AppError('conflict', 409, 'This webhook event has no stored body to replay (only accepted and failed events keep theirs)');
+        throw new AppError('conflict', 409, 'This webhook event has no stored body to replay (accepted events keep theirs for WEBHOOK_LOG_BODY_RETENTION_DAYS, failed and partial ones until they expire)');
       }
       const started = performance.now();
       const raw = Buffer.from(original.rawBody, 'utf8');

@@ -7,16 +7,23 @@
 /** Rows per statement: a few milliseconds of SQLite's time. */
 export const CHUNK_ROWS = 2000;
 
+/** How a chunked job runs: rows per statement (CHUNK_ROWS), and a signal that stops it between chunks (a shutdown). */
+export interface ChunkOptions {
+  rows?: number;
+  signal?: AbortSignal;
+}
+
 /**
- * Runs `step` (which affects at most `chunkRows` rows and says how many it did) until it affects
- * fewer, yielding to the event loop between runs; resolves to the total.
+ * Runs `step` (which affects at most `rows` rows and says how many it did) until it affects
+ * fewer or `signal` aborts, yielding to the event loop between runs; resolves to the total.
  */
-export async function inChunks(step: (chunkRows: number) => Promise<number>, chunkRows = CHUNK_ROWS): Promise<number> {
+export async function inChunks(step: (chunkRows: number) => Promise<number>, { rows = CHUNK_ROWS, signal }: ChunkOptions = {}): Promise<number> {
   let total = 0;
   for (;;) {
-    const affected = await step(chunkRows);
+    const affected = await step(rows);
     total += affected;
-    if (affected < chunkRows) return total;
+    if (affected < rows) return total;
     await new Promise<void>((resolve) => setImmediate(resolve));
+    if (signal?.aborted) return total;
   }
 }

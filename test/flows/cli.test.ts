@@ -144,7 +144,7 @@ describe.each(testDialects)('backchat events on %s', (dialect) => {
       // An entry that kept no body: one line and exit 1, as the API's 409, not a stack trace.
       const invalidReplay = events('replay', invalid[0].id as string);
       expect(invalidReplay.status).toBe(1);
-      expect(invalidReplay.stderr.trim()).toBe('This webhook event has no stored body to replay (only accepted and failed events keep theirs)');
+      expect(invalidReplay.stderr.trim()).toBe('This webhook event has no stored body to replay (accepted events keep theirs for WEBHOOK_LOG_BODY_RETENTION_DAYS, failed and partial ones until they expire)');
     } finally {
       await t.close();
     }

@@ -287,7 +287,7 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     const newest = await latestOutboxSeq(db);
     // Two events per statement: every event but the newest goes, over several statements.
     const kept = await db.selectFrom('domain_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    expect(await purgeOutbox(db, Date.now() + 1000, 2)).toBe(Number(kept.n) - 1);
+    expect(await purgeOutbox(db, Date.now() + 1000, { rows: 2 })).toBe(Number(kept.n) - 1);
     expect((await db.selectFrom('domain_events').select('seq').execute()).map((row) => Number(row.seq))).toEqual([newest]);
     await t.postWebhook(message());
     const socket = await openSocket(`${wsUrl}?token=${token}&since=1`);

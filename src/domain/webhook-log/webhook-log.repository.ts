@@ -143,46 +143,40 @@ export async function deleteWebhookLogEntriesBefore(db: Executor, before: number
   return Number(result.numDeletedRows);
 }
 
-/** Outcomes whose bodies go before their entries do (failed and partial ones are what a replay needs). */
-export const BODY_DROPPED_OUTCOMES = ['accepted', 'duplicate'] as const;
+/** Outcomes whose entries keep their bodies until they expire: what a replay needs. */
+const BODY_KEPT_UNTIL_EXPIRY: WebhookOutcome[] = ['failed', 'partial'];
 
 /**
- * Drops the bodies of the first `limit` entries with this outcome received in [from, to), oldest
- * first. Returns how many it took, and the arrival time of the last.
+ * Drops the bodies of the oldest `limit` entries received before `before` that still hold one,
+ * but failed and partial ones, which keep theirs until they expire, for replay (only accepted
+ * entries, and duplicates from early versions, have others). Returns how many.
  */
-export async function dropWebhookLogBodies(
-  db: Executor,
-  range: { outcome: (typeof BODY_DROPPED_OUTCOMES)[number]; from: number; to: number },
-  limit: number,
-): Promise<{ dropped: number; lastReceivedAt: number | null }> {
-  // Along the (outcome, received_at) index. Entries emptied earlier are read and skipped.
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['id', 'received_at'])
-    .where('outcome', '=', range.outcome)
-    .where('received_at', '>=', range.from)
-    .where('received_at', '<', range.to)
-    .where('raw_body', 'is not', null)
-    .orderBy('received_at')
-    .limit(limit)
-    .execute();
-  if (rows.length === 0) return { dropped: 0, lastReceivedAt: null };
+export async function dropWebhookLogBodies(db: Executor, before: number, limit: number): Promise<number> {
+  const rows = await keptBodiesBefore(db, before, limit).execute();
+  if (rows.length === 0) return 0;
   await db
     .updateTable('webhook_events')
     .set({ raw_body: null })
     .where('id', 'in', rows.map((row) => row.id))
     .execute();
-  return { dropped: rows.length, lastReceivedAt: rows[rows.length - 1]!.received_at };
+  return rows.length;
 }
 
-/** When the oldest entry with this outcome arrived; null when there is none. */
-export async function oldestWebhookLogArrival(db: Executor, outcome: WebhookOutcome): Promise<number | null> {
-  const row = await db
+/**
+ * The oldest `limit` entries received before `before` whose bodies expire early and are still
+ * held, along the partial index of kept bodies (migration 0013). The outcome is a condition the
+ * index cannot serve on purpose: SQLite would otherwise take (outcome, received_at) and read
+ * every entry emptied before.
+ */
+export function keptBodiesBefore(db: Executor, before: number, limit: number) {
+  return db
     .selectFrom('webhook_events')
-    .select((eb) => eb.fn.min('received_at').as('oldest'))
-    .where('outcome', '=', outcome)
-    .executeTakeFirst();
-  return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
+    .select('id')
+    .where('raw_body', 'is not', null)
+    .where('received_at', '<', before)
+    .where('outcome', 'not in', BODY_KEPT_UNTIL_EXPIRY)
+    .orderBy('received_at')
+    .limit(limit);
 }
 
 /**

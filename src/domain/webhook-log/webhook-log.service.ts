@@ -4,22 +4,18 @@
  */
 import type { Executor } from '../../storage/executor.js';
 import { parseIsoTime } from '../iso-time.js';
-import { inChunks } from '../../storage/in-chunks.js';
+import { inChunks, type ChunkOptions } from '../../storage/in-chunks.js';
 import {
-  BODY_DROPPED_OUTCOMES,
   deleteWebhookLogEntriesBefore,
   dropWebhookLogBodies,
   findWebhookLogEntry,
   listFailedWebhookLogIds,
   listWebhookLogEntries,
-  oldestWebhookLogArrival,
   webhookLogStats,
 } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Arrival time covered by one step of the body purge (see purgeExpiredWebhookLog). */
-const BODY_SLICE_MS = 10 * 60 * 1000;
 
 /** The latest time a JavaScript Date can hold (±10⁸ days from 1970), in epoch milliseconds. */
 const MAX_DATE_MS = 8_640_000_000_000_000;
@@ -65,32 +61,26 @@ export function webhookStats(db: Executor, window: { from: number; to: number })
 
 /**
  * Applies the retention policy: old rows go, and bodies of accepted ones go earlier. A chunk of
- * rows at a time (`chunkRows`), so that webhooks keep being served meanwhile.
+ * rows at a time, so that webhooks keep being served meanwhile; `chunks.signal` stops it between
+ * two (what is left goes at the next purge).
  */
 export async function purgeExpiredWebhookLog(
   db: Executor,
   policy: { retentionDays: number; bodyRetentionDays: number },
   now: number,
-  chunkRows?: number,
+  chunks: ChunkOptions = {},
 ): Promise<{ deleted: number; bodiesDropped: number }> {
-  const deleted = await inChunks((limit) => deleteWebhookLogEntriesBefore(db, now - policy.retentionDays * DAY_MS, limit), chunkRows);
-  let bodiesDropped = 0;
-  const bodiesBefore = now - policy.bodyRetentionDays * DAY_MS;
-  for (const outcome of BODY_DROPPED_OUTCOMES) {
-    // Entries emptied by earlier purges stay until they expire. Walked in slices of arrival time,
-    // each statement reads at most a slice's worth of them, rather than all from the oldest on.
-    let from = await oldestWebhookLogArrival(db, outcome);
-    while (from !== null && from < bodiesBefore) {
-      const to = Math.min(from + BODY_SLICE_MS, bodiesBefore);
-      let next = from;
-      bodiesDropped += await inChunks(async (limit) => {
-        const chunk = await dropWebhookLogBodies(db, { outcome, from: next, to }, limit);
-        next = chunk.lastReceivedAt ?? next;
-        return chunk.dropped;
-      }, chunkRows);
-      from = to;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  const expiredBefore = now - policy.retentionDays * DAY_MS;
+  let deleted = 0;
+  // An entry goes only after the replays that point at it (deleteWebhookLogEntriesBefore): each
+  // pass frees the next link of an expired chain of replays, until a pass finds nothing.
+  while (!chunks.signal?.aborted) {
+    const pass = await inChunks((limit) => deleteWebhookLogEntriesBefore(db, expiredBefore, limit), chunks);
+    if (pass === 0) break;
+    deleted += pass;
   }
+  const bodiesDropped = chunks.signal?.aborted
+    ? 0
+    : await inChunks((limit) => dropWebhookLogBodies(db, now - policy.bodyRetentionDays * DAY_MS, limit), chunks);
   return { deleted, bodiesDropped };
 }

@@ -32,7 +32,7 @@ export interface WebhookLogEntry {
   durationMs: number;
   /** Error message and field errors, for invalid and failed requests. */
   error: { message: string; errors?: Record<string, string[]> } | null;
-  /** Kept for accepted and failed requests so that they can be replayed. */
+  /** Kept for accepted (until the body retention), failed and partial requests, so that they can be replayed. */
   rawBody: string | null;
   /** How the sender authenticated (`signature-header`, `bearer`, `open`, …), if it did. */
   authScheme: string | null;
