@@ -17,16 +17,21 @@ import type { Executor } from '../storage/executor.js';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const REPLAY_PAGE = 500;
+/**
+ * A replay goes on only while less than this is queued for the client: events of 60,000
+ * characters made one page 100 MB, held for a client that read none of it (a review's find).
+ */
+const REPLAY_QUEUED_BYTES = MAX_BUFFERED_BYTES / 2;
+/** Connections one operator may hold at once (tabs, devices); each may hold a replay's queue. */
+export const MAX_CONNECTIONS_PER_USER = 20;
 /** How long a client has to answer the server's close frame at shutdown. */
 const CLOSE_GRACE_MS = 1_000;
 
 export interface RealtimeHub {
-  /**
-   * Takes a new connection; `since` is the last sequence number the client has (replay after it).
-   * `stillAllowed` is asked at every heartbeat: a logout, a revoked token, a disabled user or an
-   * expired session closes the connection too.
-   */
-  connect(socket: WebSocket, since: number | null, stillAllowed: () => Promise<boolean>): Promise<void>;
+  /** Takes a new connection (see ClientAccess); `since` is the last sequence number the client has (replay after it). */
+  connect(socket: WebSocket, since: number | null, access: ClientAccess): Promise<void>;
+  /** Connections `owner` holds now. */
+  connectionsOf(owner: string): number;
   /** Sends an event to every connected client (in sequence order, as the feed delivers them). */
   broadcast(event: PublishedEvent): void;
   connections(): number;
@@ -34,10 +39,20 @@ export interface RealtimeHub {
   close(): void;
 }
 
+/** Who a connection is for, and how to tell whether they still may hold it. */
+export interface ClientAccess {
+  /** The user: what MAX_CONNECTIONS_PER_USER counts by. */
+  owner: string;
+  /** What signed the connection in (a token): connections with one key share one check per heartbeat. */
+  key: string;
+  /** Asked at every heartbeat: a logout, a revoked token, a disabled user or an expired session closes the connection too. */
+  stillAllowed: () => Promise<boolean>;
+}
+
 interface Client {
   socket: WebSocket;
   alive: boolean;
-  stillAllowed: () => Promise<boolean>;
+  access: ClientAccess;
   /** While replaying: live events wait here, then those not replayed are sent. */
   pending: PublishedEvent[] | null;
   lastSeq: number;
@@ -72,9 +87,9 @@ function releaseWrites(): void {
 }
 const rawSocket = (client: Client) => (client.socket as unknown as { _socket?: Socket })._socket;
 
-/** Resolves once the client has read all but a little of what it was sent, or is gone. */
+/** Resolves once less than REPLAY_QUEUED_BYTES is queued for the client, or it is gone. */
 async function drained(client: Client): Promise<void> {
-  while (client.socket.readyState === client.socket.OPEN && client.socket.bufferedAmount > MAX_BUFFERED_BYTES / 2) {
+  while (client.socket.readyState === client.socket.OPEN && client.socket.bufferedAmount > REPLAY_QUEUED_BYTES) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -99,6 +114,9 @@ export function createRealtimeHub(deps: {
   };
 
   const heartbeat = setInterval(() => {
+    // One check per key and beat: 3,000 connections of 20 tokens made 3,000 lookups at once,
+    // which held every other request for a second or two (a review's find).
+    const checks = new Map<string, Promise<boolean>>();
     for (const client of clients) {
       // No pong since the last ping: the connection is dead (a laptop closed, a proxy dropped it).
       if (!client.alive) {
@@ -107,20 +125,22 @@ export function createRealtimeHub(deps: {
       }
       client.alive = false;
       client.socket.ping();
-      client
-        .stillAllowed()
-        .then((allowed) => {
-          if (!allowed) client.socket.close(4001, 'Session ended: sign in again');
-        })
-        .catch(() => undefined);
+      let allowed = checks.get(client.access.key);
+      if (!allowed) {
+        allowed = client.access.stillAllowed().catch(() => true);
+        checks.set(client.access.key, allowed);
+      }
+      void allowed.then((stillAllowed) => {
+        if (!stillAllowed) client.socket.close(4001, 'Session ended: sign in again');
+      });
     }
   }, deps.heartbeatMs);
   heartbeat.unref();
 
   return {
-    async connect(socket, since, stillAllowed) {
+    async connect(socket, since, access) {
       // Live events that arrive while the replay is read wait in `pending`, then go out in order.
-      const client: Client = { socket, alive: true, stillAllowed, pending: [], lastSeq: 0, backlog: null };
+      const client: Client = { socket, alive: true, access, pending: [], lastSeq: 0, backlog: null };
       clients.add(client);
       socket.on('pong', () => {
         client.alive = true;
@@ -150,12 +170,14 @@ export function createRealtimeHub(deps: {
             await resync();
             break;
           }
-          for (const event of events) send(client, JSON.stringify(deps.present(event)), event.seq);
+          // At the client's pace: the next event once little is queued for it; none once it is gone.
+          for (const event of events) {
+            if (socket.bufferedAmount > REPLAY_QUEUED_BYTES) await drained(client);
+            if (socket.readyState !== socket.OPEN) return;
+            send(client, JSON.stringify(deps.present(event)), event.seq);
+          }
           deps.onSent?.(events.length);
           if (events.length < REPLAY_PAGE) break;
-          // At the client's pace: the next page once it has read this one; none once it is gone.
-          await drained(client);
-          if (socket.readyState !== socket.OPEN) return;
         }
       }
       const waiting = client.pending ?? [];
@@ -180,6 +202,12 @@ export function createRealtimeHub(deps: {
     },
 
     connections: () => clients.size,
+
+    connectionsOf(owner) {
+      let count = 0;
+      for (const client of clients) if (client.access.owner === owner) count += 1;
+      return count;
+    },
 
     close() {
       clearInterval(heartbeat);

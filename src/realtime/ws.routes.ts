@@ -6,13 +6,13 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
-import type { OperatorAuth } from '../http/operator-auth.js';
+import type { OperatorAuth, Principal } from '../http/operator-auth.js';
 import { presentEvent } from '../http/presenters/event.presenter.js';
 import { bearerSecurity } from '../http/schemas.js';
 import { bearerToken } from '../security/token-matcher.js';
 import type { Executor } from '../storage/executor.js';
 import type { EventFeed } from './event-feed.js';
-import { createRealtimeHub } from './realtime-hub.js';
+import { createRealtimeHub, MAX_CONNECTIONS_PER_USER } from './realtime-hub.js';
 
 export interface RealtimeRoutesOptions {
   db: Executor;
@@ -30,7 +30,15 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
   app.addHook('preClose', async () => hub.close());
   app.addHook('onClose', async () => stopFeed());
 
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // A client breaking the protocol (a frame too large, bad UTF-8; ws has closed it with the
+    // code that says so) is its own fault: not an error of ours, nor worth a stack trace.
+    errorHandler: (error, socket, request) => {
+      request.log.warn({ reason: error.message, code: (error as { code?: string }).code }, 'real-time client broke the protocol');
+      socket.terminate();
+    },
+  });
 
   // Declared with a plain handler beside the WebSocket one so that the route stays in the OpenAPI
   // document (`websocket: true` hides it); a plain HTTP request gets 426.
@@ -52,6 +60,9 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
         const principal = await options.auth.identify(presentedToken(request));
         if (!principal) throw new AppError('unauthorized', 401, 'Sign in: send Authorization: Bearer <token> or ?token=');
         if (principal.kind !== 'user') throw new AppError('forbidden', 403, 'Real-time events are for users; ADMIN_TOKEN is for admin routes');
+        if (hub.connectionsOf(principal.user.id) >= MAX_CONNECTIONS_PER_USER) {
+          throw new AppError('too_many_requests', 429, `This user holds ${MAX_CONNECTIONS_PER_USER} real-time connections already: close one first`);
+        }
         request.principal = principal;
     },
     handler: async () => {
@@ -59,10 +70,11 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
     },
     wsHandler: (socket, request) => {
       const { since } = request.query as { since?: number };
-      const token = presentedToken(request);
-      const stillAllowed = async () => (await options.auth.identify(token))?.kind === 'user';
+      const token = presentedToken(request)!;
+      const principal = request.principal as Extract<Principal, { kind: 'user' }>;
+      const access = { owner: principal.user.id, key: token, stillAllowed: async () => (await options.auth.identify(token))?.kind === 'user' };
       // Clients only listen; anything they send is ignored.
-      hub.connect(socket, since ?? null, stillAllowed).catch((error: unknown) => {
+      hub.connect(socket, since ?? null, access).catch((error: unknown) => {
         request.log.error({ err: error }, 'real-time replay failed');
         socket.close(1011, 'Replay failed; reconnect');
       });

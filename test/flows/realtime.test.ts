@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestOutboxSeq, purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
@@ -346,6 +348,49 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
     const socket = await openSocket(`${wsUrl}?token=${token}&since=999999999`);
     sockets.push(socket);
     await socket.waitFor((f) => f.type === 'resync_required');
+  });
+
+  it('refuses a user more than 20 connections at once (429), and takes one again once another closes', async () => {
+    const busy = await operatorToken(baseUrl, `rt-busy-${dialect}@example.com`);
+    const open = async () => {
+      const socket = await openSocket(`${wsUrl}?token=${busy}`);
+      sockets.push(socket);
+      await socket.waitFor((f) => f.type === 'ready');
+      return socket;
+    };
+    const held: TestSocket[] = [];
+    for (let i = 0; i < 20; i += 1) held.push(await open());
+    await expect(openSocket(`${wsUrl}?token=${busy}`)).rejects.toThrow('HTTP 429');
+    // Another user is not held back by this one.
+    await connect();
+    await held[0]!.close();
+    await expect.poll(async () => open().then(() => true, () => false), { timeout: 5_000 }).toBe(true);
+  });
+
+  it('logs a client breaking the protocol as a warning, without a stack, and closes it with the code that says why', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const own = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN }, logger: pino({ level: 'info' }, stream) });
+    try {
+      await own.app.listen({ port: 0, host: '127.0.0.1' });
+      const ownBase = `http://127.0.0.1:${(own.app.server.address() as { port: number }).port}`;
+      const ownToken = await operatorToken(ownBase, `rt-rude-${dialect}@example.com`);
+      const rude = await openSocket(`${ownBase.replace('http', 'ws')}/api/ws?token=${ownToken}`);
+      await rude.waitFor((f) => f.type === 'ready');
+      rude.socket.send('x'.repeat(70 * 1024));
+      expect(await rude.closed).toBe(1009);
+      await expect.poll(() => lines.some((line) => line.includes('broke the protocol'))).toBe(true);
+      const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string; stack?: string; err?: unknown });
+      expect(logged.find((line) => line.msg.includes('broke the protocol'))).toMatchObject({ level: 40 });
+      expect(logged.filter((line) => line.level >= 50)).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('closes the connection of a session that ends: logout, revoked token', async () => {
