@@ -3,6 +3,8 @@
  * inject(). Fixtures are the seed's examples verbatim.
  */
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -512,6 +514,33 @@ describe.each(testDialects)('internal failures on %s', (dialect) => {
     } finally {
       await t.app.close();
       await t.close().catch(() => undefined);
+    }
+  });
+
+  // SQLite rolls back by itself on some errors (a full disk, an I/O error); Kysely's own ROLLBACK
+  // then failed, and its error took the place of the one that says why, in every log line (a
+  // review's find). A trigger's RAISE(ROLLBACK) does the same as a full disk, on demand.
+  it.runIf(dialect === 'sqlite')('logs why a write failed when SQLite rolled the transaction back by itself, and serves again after', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const t = await createTestApp(dialect, { logger: pino({ level: 'info' }, stream) });
+    try {
+      await sql`CREATE TRIGGER roll_back BEFORE INSERT ON domain_events BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END`.execute(t.deps.database.db);
+      const response = await t.postWebhook(message());
+      expect(response.statusCode).toBe(500);
+      const failures = lines.filter((line) => line.includes('"level":50')).join('\n');
+      expect(failures).toMatch(/database or disk is full/);
+      expect(failures).not.toMatch(/no transaction is active/);
+
+      await sql`DROP TRIGGER roll_back`.execute(t.deps.database.db);
+      expect((await t.postWebhook(message())).statusCode).toBe(200);
+    } finally {
+      await t.close();
     }
   });
 

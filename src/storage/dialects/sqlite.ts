@@ -19,6 +19,7 @@ import {
   type SelectModifier,
   type SelectQueryNode,
   type SqliteDatabase,
+  type SqliteStatement,
 } from 'kysely';
 import { registerSynchronousRunner } from '../prepared.js';
 import type { Database } from '../schema.js';
@@ -166,6 +167,14 @@ function startBackgroundCheckpointer(location: string, onError: (error: Error) =
   return worker;
 }
 
+/** What a ROLLBACK does when SQLite has already rolled the transaction back. */
+const NOTHING_TO_ROLL_BACK: SqliteStatement = {
+  reader: false,
+  all: () => [],
+  run: () => ({ changes: 0, lastInsertRowid: 0 }),
+  iterate: () => [][Symbol.iterator](),
+};
+
 /**
  * Kysely prepares every query anew, and preparing costs more than running a small statement.
  * The intake runs the same few statements thousands of times a second, so prepared statements
@@ -183,6 +192,10 @@ function withStatementCache(database: BetterSqlite3.Database, onClose: () => voi
       // transaction that another process (the CLI) wrote under fails with SQLITE_BUSY_SNAPSHOT;
       // an immediate one takes the write lock first and waits (busy_timeout) instead.
       if (source === 'begin') source = 'begin immediate';
+      // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+      // Kysely's ROLLBACK then fails, and its "no transaction is active" took the place of the
+      // error that said why, in every log line (a review's find).
+      if (source === 'rollback' && !database.inTransaction) return NOTHING_TO_ROLL_BACK;
       let statement = cache.get(source);
       if (statement === undefined) {
         if (cache.size >= 1000) cache.clear();
