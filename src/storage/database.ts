@@ -58,7 +58,7 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-/** How long a PostgreSQL write waits for the writers' lock by default (WRITE_LOCK_TIMEOUT_SECONDS). */
+/** How long a write waits for the writers' lock (PostgreSQL) or the write lock (SQLite) by default (WRITE_LOCK_TIMEOUT_SECONDS). */
 export const DEFAULT_WRITE_LOCK_TIMEOUT_MS = 5_000;
 
 /**
@@ -70,15 +70,15 @@ export function openDatabase(
   onBackgroundError?: (error: Error) => void,
   options: { writeLockTimeoutMs?: number } = {},
 ): DatabaseHandle {
+  const lockTimeoutMs = options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS;
   if (databaseUrl.startsWith('sqlite:')) {
-    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), onBackgroundError);
+    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), lockTimeoutMs, onBackgroundError);
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
     return wrap(db, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    const lockTimeoutMs = options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS;
     const dialect = openPostgresDialect(databaseUrl);
     const db = new Kysely<Database>({ dialect });
     return wrap(

@@ -1,6 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../database.js';
@@ -63,5 +64,47 @@ describe('SQLite row locks', () => {
     } finally {
       await handle.close();
     }
+  });
+});
+
+describe('SQLite write lock held by another process', () => {
+  let dir: string;
+  let handle: DatabaseHandle | undefined;
+  let other: BetterSqlite3.Database | undefined;
+  afterEach(async () => {
+    other?.close();
+    await handle?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = async (writeLockTimeoutMs: number) => {
+    dir = mkdtempSync(join(tmpdir(), 'backchat-lock-'));
+    const file = join(dir, 'store.db');
+    handle = openDatabase(`sqlite:${file}`, undefined, { writeLockTimeoutMs });
+    await sql`create table notes (id integer primary key, body text)`.execute(handle.db);
+    // Another connection, as a `sqlite3` shell or the CLI would hold it: the write lock, taken.
+    other = new BetterSqlite3(file);
+    other.exec('begin immediate');
+    return handle.db;
+  };
+  const write = (db: DatabaseHandle['db']) => db.transaction().execute((trx) => sql`insert into notes (body) values ('waited')`.execute(trx));
+
+  it('waits for it without holding the event loop, and writes once it is free', async () => {
+    const db = await open(5000);
+    let written = false;
+    const writing = write(db).then(() => (written = true));
+    // Timers run meanwhile: SQLite's own busy wait would have held them until it gave up.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(written).toBe(false);
+    other!.exec('commit');
+    await writing;
+    expect((await sql<{ n: number }>`select count(*) as n from notes`.execute(db)).rows[0]!.n).toBe(1);
+  });
+
+  it('gives up with SQLITE_BUSY after WRITE_LOCK_TIMEOUT_SECONDS, and takes it once it is free', async () => {
+    const db = await open(300);
+    await expect(write(db)).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    other!.exec('commit');
+    await write(db);
   });
 });

@@ -10,10 +10,13 @@ import BetterSqlite3 from 'better-sqlite3';
 import {
   SqliteAdapter,
   SqliteDialect,
+  SqliteDriver,
   SqliteQueryCompiler,
   sql,
+  type DatabaseConnection,
   type Dialect,
   type DialectAdapter,
+  type Driver,
   type Kysely,
   type QueryCompiler,
   type SelectModifier,
@@ -25,17 +28,20 @@ import { registerSynchronousRunner } from '../prepared.js';
 import type { Database } from '../schema.js';
 
 /**
- * Where the SQLite database lives: a file path or ':memory:'. `onBackgroundError` hears of a
+ * Where the SQLite database lives: a file path or ':memory:'; how long a transaction waits for
+ * the write lock another process holds (PatientSqliteDriver). `onBackgroundError` hears of a
  * failure of the background checkpointer (the store keeps working: the automatic checkpoint inside
  * a COMMIT takes over, at the price of stalls on the event loop).
  */
-export function openSqliteDialect(location: string, onBackgroundError: (error: Error) => void = () => undefined): Dialect {
+export function openSqliteDialect(location: string, writeLockTimeoutMs: number, onBackgroundError: (error: Error) => void = () => undefined): Dialect {
   if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
   const database = new BetterSqlite3(location);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = FULL');
   database.pragma('foreign_keys = ON');
-  database.pragma('busy_timeout = 5000');
+  // For statements outside a transaction (the purge's, the CLI's), which another process's write
+  // holds up for milliseconds. A transaction's BEGIN waits without it (PatientSqliteDriver).
+  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // SQLite's lower() folds ASCII only; searches lower-case both sides and must find "Дмитрий" too.
   database.function('lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
   // PostgreSQL's translate(), which SQLite lacks: searches fold case with it on both stores alike.
@@ -50,8 +56,12 @@ export function openSqliteDialect(location: string, onBackgroundError: (error: E
   database.pragma('wal_autocheckpoint = 10000');
   const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location, onBackgroundError);
   // Kysely's destroy() closes the database.
-  return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()));
+  return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()), database, writeLockTimeoutMs);
 }
+
+const BUSY_TIMEOUT_MS = 5000;
+/** How often a transaction waiting for the write lock asks again. */
+const LOCK_RETRY_MS = 10;
 
 /** Settings under which a commit would return before it is on disk. */
 export async function sqliteDurabilityWarnings(db: Kysely<Database>, inMemory: boolean): Promise<string[]> {
@@ -68,8 +78,16 @@ export async function sqliteDurabilityWarnings(db: Kysely<Database>, inMemory: b
  * promises and the connection handling around it.
  */
 class SynchronousSqliteDialect extends SqliteDialect {
-  constructor(private readonly database: SqliteDatabase) {
+  constructor(
+    private readonly database: SqliteDatabase,
+    private readonly connection: BetterSqlite3.Database,
+    private readonly writeLockTimeoutMs: number,
+  ) {
     super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new PatientSqliteDriver(this.database, this.connection, this.writeLockTimeoutMs);
   }
 
   override createAdapter(): DialectAdapter {
@@ -85,6 +103,41 @@ class SynchronousSqliteDialect extends SqliteDialect {
 
   override createQueryCompiler(): QueryCompiler {
     return new WithoutRowLocksCompiler();
+  }
+}
+
+/**
+ * A transaction begins by taking the write lock (BEGIN IMMEDIATE, see withStatementCache). When
+ * another process holds it (the CLI, a `sqlite3` shell, a backup), SQLite's busy_timeout would
+ * wait for it on the event loop: for five seconds nothing else ran, not /api/health, not
+ * /metrics, not a SIGTERM (a review's find). Here the BEGIN does not wait; the transaction asks
+ * again every LOCK_RETRY_MS, between which the event loop serves, for up to
+ * WRITE_LOCK_TIMEOUT_SECONDS, and then fails with SQLITE_BUSY.
+ */
+class PatientSqliteDriver extends SqliteDriver {
+  constructor(
+    database: SqliteDatabase,
+    private readonly connection: BetterSqlite3.Database,
+    private readonly writeLockTimeoutMs: number,
+  ) {
+    super({ database });
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    const deadline = performance.now() + this.writeLockTimeoutMs;
+    for (;;) {
+      // A PRAGMA acts when it is prepared, not when it runs: prepared anew each time.
+      this.connection.pragma('busy_timeout = 0');
+      try {
+        await super.beginTransaction(connection);
+        return;
+      } catch (error) {
+        if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || performance.now() >= deadline) throw error;
+      } finally {
+        this.connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+    }
   }
 }
 
