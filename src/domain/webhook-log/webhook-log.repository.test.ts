@@ -1,8 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { newId } from '../../storage/ids.js';
-import { insertWebhookLogEntry, lastAcceptedWebhookAt, listFailedWebhookLogIds, webhookLogStats } from './webhook-log.repository.js';
-import type { WebhookLogEntry, WebhookOutcome } from './webhook-log.types.js';
+import {
+  insertWebhookLogEntry,
+  lastAcceptedWebhookAt,
+  listFailedWebhookLogIds,
+  listWebhookLogEntries,
+  SCAN_WINDOW_ROWS,
+  webhookLogStats,
+} from './webhook-log.repository.js';
+import type { WebhookLogEntry, WebhookLogFilter, WebhookOutcome } from './webhook-log.types.js';
 
 describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)', (dialect) => {
   const T = Date.parse('2026-01-05T09:00:00.000Z');
@@ -75,5 +82,45 @@ describe.each(testDialects)('failed webhook log entries for a bulk replay (%s)',
     for (let i = 2; i < 20; i += 1) await entry(T + 1000 + i, 'accepted', {}, 100 + i);
     // 20 durations: the 10th smallest is the median, the 19th the p95.
     expect((await webhookLogStats(db(), window)).latencyMs).toEqual({ p50: 109, p95: 118 });
+  });
+});
+
+describe.each(testDialects)('searching a large webhook log (%s)', (dialect) => {
+  const { db } = useMigratedDatabase(dialect);
+  const T = Date.parse('2026-02-01T00:00:00.000Z');
+  const TOTAL = 2 * SCAN_WINDOW_ROWS + 500;
+  /** Subjects by position, oldest first; the needles sit in the oldest, a middle and the newest window. */
+  const subjectAt = (i: number) => (i === 0 ? 'needle-old' : i === SCAN_WINDOW_ROWS + 7 ? 'm-1 needle-mid' : i === TOTAL - 1 ? 'needle-new' : `m-${i}`);
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    for (let start = 0; start < TOTAL; start += 1000) {
+      const rows = Array.from({ length: Math.min(1000, TOTAL - start) }, (_, k) => {
+        const i = start + k;
+        const id = newId();
+        ids.push(id);
+        return { id, received_at: T + i, size_bytes: 2, outcome: 'accepted', http_status: 200, duration_ms: 1, subject: subjectAt(i), event: i % 4000 === 1 ? 'contact' : 'message' };
+      });
+      await db().insertInto('webhook_events').values(rows).execute();
+    }
+  });
+
+  const search = (filter: Partial<WebhookLogFilter>) => listWebhookLogEntries(db(), { limit: 10, ...filter }).then((entries) => entries.map((e) => e.subject));
+
+  it('finds entries in every window, newest first, and pages on from the cursor', async () => {
+    expect(await search({ q: 'needle' })).toEqual(['needle-new', 'm-1 needle-mid', 'needle-old']);
+    const firstTwo = await listWebhookLogEntries(db(), { q: 'needle', limit: 2 });
+    expect(firstTwo.map((e) => e.subject)).toEqual(['needle-new', 'm-1 needle-mid']);
+    expect(await search({ q: 'needle', before: firstTwo[1]!.id })).toEqual(['needle-old']);
+    expect(await search({ event: 'contact' })).toEqual(['m-8001', 'm-4001', 'm-1']);
+    // From a time on, nothing older is read or returned.
+    expect(await search({ q: 'needle', from: T + SCAN_WINDOW_ROWS })).toEqual(['needle-new', 'm-1 needle-mid']);
+  });
+
+  it('lets the event loop turn between two windows', async () => {
+    let turned = false;
+    const searching = listWebhookLogEntries(db(), { q: 'needle', limit: 10 }).then(() => turned);
+    setImmediate(() => (turned = true));
+    expect(await searching).toBe(true);
   });
 });
