@@ -106,10 +106,14 @@ export async function buildApp(
         ...(hungUp && { hungUp }),
         ...(entry && {
           webhookEventId: entry.id,
+          format: entry.format,
           event: entry.event,
           subject: entry.subject,
           outcome: entry.outcome,
           sizeBytes: entry.sizeBytes,
+          authScheme: entry.authScheme,
+          authKey: entry.authKey,
+          ipAllowed: entry.ipAllowed,
           // Why it was refused or failed (field paths and rules, never the message's text).
           ...(entry.error && { error: entry.error }),
         }),

@@ -65,9 +65,13 @@ describe.each(testDialects)('webhook security on %s', (dialect) => {
 
     it('accepts the previous secret during a rotation', async () => {
       const body = messageBody();
+      lines.length = 0;
       const response = await post(t, body, { headers: { 'x-hub-signature-256': sign(body, PREVIOUS) } });
       expect(response.statusCode).toBe(200);
       expect(await lastLogRow()).toMatchObject({ auth_key: 'secret-2' });
+      // The log line says how the sender signed, as the webhook log does.
+      const line = lines.map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg === 'request completed');
+      expect(line).toMatchObject({ format: 'seed', authScheme: 'signature-header', authKey: 'secret-2', outcome: 'accepted' });
     });
 
     it('accepts the seed body signature as the last member', async () => {
