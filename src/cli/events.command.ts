@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { openDependencies } from '../dependencies.js';
+import { AppError } from '../errors.js';
 import {
   failedWebhookLogIds,
   listWebhookLog,
@@ -69,15 +70,28 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
       if (values.failed && positionals.length > 0) throw new CliError(`Name event ids or --failed, not both.\n\n${EVENTS_USAGE}`);
       const ids = values.failed ? await failedWebhookLogIds(db, window, limit ?? 1000) : positionals;
       if (ids.length === 0 && !values.failed) throw new CliError(`Name an event id, or --failed.\n\n${EVENTS_USAGE}`);
+      // Every id is tried: one that cannot be replayed (unknown, or without a body) is said and
+      // counted, and does not keep the ones after it from their replay.
       let failures = 0;
+      let skipped = 0;
       for (const id of ids) {
-        const replay = await deps.intake.replay(id);
-        if (!replay) throw new CliError(`No webhook event with id ${id}`);
+        let replay;
+        try {
+          replay = await deps.intake.replay(id);
+        } catch (error) {
+          if (!(error instanceof AppError) || error.httpStatus >= 500) throw error;
+          replay = error;
+        }
+        if (replay === undefined || replay instanceof AppError) {
+          skipped += 1;
+          io.err.write(`${id} not replayed: ${replay?.message ?? 'no webhook event has this id'}\n`);
+          continue;
+        }
         if (replay.outcome !== 'accepted' && replay.outcome !== 'duplicate') failures += 1;
         io.out.write(`${id} replayed as ${replay.id}: ${replay.outcome}${replay.error ? ` (${replay.error.message})` : ''}\n`);
       }
-      io.out.write(`${ids.length} replayed, ${failures} still failing\n`);
-      if (failures > 0) throw new CliError('Some replays did not succeed.');
+      io.out.write(`${ids.length - skipped} replayed, ${failures} still failing${skipped > 0 ? `, ${skipped} not replayed` : ''}\n`);
+      if (failures + skipped > 0) throw new CliError('Some replays did not succeed.');
       return;
     }
 

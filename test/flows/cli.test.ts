@@ -140,11 +140,19 @@ describe.each(testDialects)('backchat events on %s', (dialect) => {
 
       expect(events('explode').status).toBe(1);
       expect(events('list', '--no-such-flag').status).toBe(1);
-      expect(events('replay', 'no-such-id').stderr).toMatch(/No webhook event/);
-      // An entry that kept no body: one line and exit 1, as the API's 409, not a stack trace.
-      const invalidReplay = events('replay', invalid[0].id as string);
-      expect(invalidReplay.status).toBe(1);
-      expect(invalidReplay.stderr.trim()).toBe('This webhook event has no stored body to replay (accepted events keep theirs for WEBHOOK_LOG_BODY_RETENTION_DAYS, failed and partial ones until they expire)');
+      expect(events('replay', 'no-such-id').stderr).toMatch(/^no-such-id not replayed: no webhook event has this id$/m);
+      // An entry that kept no body: one line and exit 1, as the API's 409, not a stack trace; and
+      // the ids around it are replayed all the same.
+      const invalidId = invalid[0].id as string;
+      const mixed = events('replay', acceptedId, invalidId, 'no-such-id', acceptedId);
+      expect(mixed.status).toBe(1);
+      expect(mixed.stderr.trim().split('\n')).toEqual([
+        `${invalidId} not replayed: This webhook event has no stored body to replay (accepted events keep theirs for WEBHOOK_LOG_BODY_RETENTION_DAYS, failed and partial ones until they expire)`,
+        'no-such-id not replayed: no webhook event has this id',
+        'Some replays did not succeed.',
+      ]);
+      expect(mixed.stdout.match(new RegExp(`^${acceptedId} replayed as \\S+: duplicate$`, 'gm'))).toHaveLength(2);
+      expect(mixed.stdout).toMatch(/^2 replayed, 0 still failing, 2 not replayed$/m);
     } finally {
       await t.close();
     }
