@@ -66,7 +66,11 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     const errorReply = toErrorReply(error, request);
     if (request.webhookLogEntry === null) {
       // Recording it writes to the database too.
-      request.webhookLogEntry = await inFlight(() => intake.recordRejection(describe(request, reply), errorReply.statusCode, errorReply.body.message));
+      const described = describe(request, reply);
+      // A body sent in chunks (no Content-Length) is cut off once past the limit: more than the
+      // limit arrived, however much more.
+      if (errorReply.statusCode === 413 && described.sizeBytes <= options.bodyLimit) described.sizeBytes = options.bodyLimit + 1;
+      request.webhookLogEntry = await inFlight(() => intake.recordRejection(described, errorReply.statusCode, errorReply.body.message));
     }
     return handleError(error, request, reply, errorReply);
   });

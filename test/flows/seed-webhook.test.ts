@@ -3,6 +3,7 @@
  * inject(). Fixtures are the seed's examples verbatim.
  */
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { sql } from 'kysely';
@@ -196,6 +197,27 @@ describe.each(testDialects)('seed webhook on %s', (dialect) => {
       expect(response.statusCode).toBe(413);
       const row = await db().selectFrom('webhook_events').selectAll().where('user_agent', '=', 'huge-length').executeTakeFirstOrThrow();
       expect(row).toMatchObject({ outcome: 'rejected', http_status: 413, size_bytes: 2_147_483_647 });
+    });
+
+    it('records a chunked body cut off past the limit as larger than the limit, not as empty', async () => {
+      // inject() sends no chunks: a real socket does.
+      const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(`${address}/api/webhooks/wazzup24`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'user-agent': 'chunked-huge' },
+        });
+        request.on('response', (response) => {
+          response.resume();
+          resolve(response.statusCode!);
+        });
+        request.on('error', reject);
+        for (let i = 0; i < 40; i += 1) request.write('x'.repeat(10 * 1024));
+        request.end();
+      });
+      expect(status).toBe(413);
+      const row = await db().selectFrom('webhook_events').selectAll().where('user_agent', '=', 'chunked-huge').executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ outcome: 'rejected', http_status: 413, size_bytes: 262_144 + 1 });
     });
 
     it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json'])(
