@@ -1,5 +1,6 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { toErrorReply } from './error-envelope.js';
+import { answerProtocolError, toErrorReply } from './error-envelope.js';
 
 describe('toErrorReply', () => {
   const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
@@ -16,5 +17,20 @@ describe('toErrorReply', () => {
     const internal = { statusCode: 500, body: { status: 'error', message: 'Internal server error', code: 500 } };
     expect(toErrorReply(reset, { raw: { readableAborted: false } as never })).toEqual(internal);
     expect(toErrorReply(reset)).toEqual(internal);
+  });
+
+  // node:http answers a request that came too slowly itself (408, through answerProtocolError)
+  // and cuts its body off: the request then ends as if the client had hung up (a review's find).
+  it('answers a body cut off for arriving too slowly with the 408 the client was sent', () => {
+    const socket = new PassThrough();
+    const written: string[] = [];
+    socket.on('data', (chunk) => written.push(String(chunk)));
+    answerProtocolError(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+    expect(toErrorReply(reset, { raw: { readableAborted: true, socket } as never })).toEqual({
+      statusCode: 408,
+      body: { status: 'error', message: 'The request took too long to arrive' },
+    });
+    // Another connection's hang-up is still a hang-up.
+    expect(toErrorReply(reset, { raw: { readableAborted: true, socket: new PassThrough() } as never }).statusCode).toBe(400);
   });
 });

@@ -39,7 +39,12 @@ export function toErrorReply(error: unknown, request?: Pick<FastifyRequest, 'raw
   // The client hung up while its body was being read (Node's "aborted"): nobody reads this
   // answer, but the webhook log and the log line do. Asked of the request, not the error: a
   // database connection reset has the same code, and is a fault of ours (500).
-  if (fastifyError.code === 'ECONNRESET' && request?.raw.readableAborted === true) return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
+  if (fastifyError.code === 'ECONNRESET' && request?.raw.readableAborted === true) {
+    // Or node:http cut it off for arriving too slowly, and answered 408 (answerProtocolError):
+    // the log line and the webhook log say what the client was told.
+    if (timedOut.has(request.raw.socket)) return { statusCode: 408, body: { status: 'error', message: PROTOCOL_ERRORS.ERR_HTTP_REQUEST_TIMEOUT!.message } };
+    return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
+  }
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
   if (known) return { statusCode: known.status, body: { status: 'error', message: known.message } };
   if (fastifyError.validation) {
@@ -86,6 +91,9 @@ const PROTOCOL_ERRORS: Record<string, { status: number; message: string }> = {
   HPE_HEADER_OVERFLOW: { status: 431, message: 'The request headers are too large' },
 };
 
+/** Connections node:http cut off for a request that came too slowly (answered 408 here). */
+const timedOut = new WeakSet<object>();
+
 /**
  * Fastify's `clientErrorHandler`: a request too malformed to parse (a broken header line, both
  * Content-Length and Transfer-Encoding), headers too large, or a request that came too slowly,
@@ -94,6 +102,7 @@ const PROTOCOL_ERRORS: Record<string, { status: number; message: string }> = {
 export function answerProtocolError(error: Error & { code?: string }, socket: Duplex): void {
   // Reset by the client: nobody is left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut.add(socket);
   const { status, message } = PROTOCOL_ERRORS[error.code ?? ''] ?? { status: 400, message: 'The request is not valid HTTP' };
   const body = JSON.stringify({ status: 'error', message } satisfies ErrorBody);
   if (socket.writable) {
