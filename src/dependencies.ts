@@ -64,7 +64,7 @@ export async function openDependencies(
     silenceAlertSeconds: config.webhookSilenceAlertSeconds,
   });
   const activity = createWebhookActivity(lastAcceptedAt);
-  const committer = createGroupCommitter(database.db, {
+  const committer = createGroupCommitter(database.writerDb, {
     maxBatchSize: config.commitBatchMax,
     onBegin: database.writers.lockWriters,
     onEnd: database.writers.announceCommit,
@@ -75,7 +75,7 @@ export async function openDependencies(
   // flush), but without the writers' lock, which these inserts of new rows need not take turns
   // for. A failure because that lock was held elsewhere would otherwise wait for it again, and
   // then not be recorded at all.
-  const logCommitter = createGroupCommitter(database.db, {
+  const logCommitter = createGroupCommitter(database.writerDb, {
     maxBatchSize: config.commitBatchMax,
     onBegin: database.writers.limitWaits,
     onBatch: (stats) => metrics.observeCommitBatch(stats),

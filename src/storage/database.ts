@@ -40,6 +40,13 @@ export interface WriterHooks {
 
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
+  /**
+   * For the group committers, which write webhooks and operators' changes: on PostgreSQL a pool
+   * of its own, so that reads, however many or slow (an operator's search, a table locked in
+   * psql), never take the connections writes need (a review's find: ten reads held behind a lock
+   * made every webhook fail for want of a connection). On SQLite, `db`: one connection serves all.
+   */
+  readonly writerDb: Kysely<Database>;
   readonly dialect: DialectName;
   readonly writers: WriterHooks;
   /**
@@ -76,13 +83,13 @@ export function openDatabase(
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap(db, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
+    return wrap({ db, writerDb: db }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    const dialect = openPostgresDialect(databaseUrl);
-    const db = new Kysely<Database>({ dialect });
+    const db = new Kysely<Database>({ dialect: openPostgresDialect(databaseUrl, READ_CONNECTIONS) });
+    const writerDb = new Kysely<Database>({ dialect: openPostgresDialect(databaseUrl, WRITER_CONNECTIONS) });
     return wrap(
-      db,
+      { db, writerDb },
       'postgres',
       {
         lockWriters: writersLock(lockTimeoutMs),
@@ -97,8 +104,15 @@ export function openDatabase(
   throw new Error(`Unsupported DATABASE_URL: ${databaseUrl.split(':', 1)[0]}:…`);
 }
 
+/**
+ * PostgreSQL connections per instance: for everything but the committers, and for the committers
+ * (each writes one batch at a time; a spare for the retry of a batch whose connection was lost).
+ */
+const READ_CONNECTIONS = 10;
+const WRITER_CONNECTIONS = 3;
+
 function wrap(
-  db: Kysely<Database>,
+  { db, writerDb }: { db: Kysely<Database>; writerDb: Kysely<Database> },
   dialect: DialectName,
   writers: WriterHooks,
   listen: DatabaseHandle['listenForCommittedEvents'],
@@ -107,6 +121,7 @@ function wrap(
   let closing: Promise<void> | undefined;
   return {
     db,
+    writerDb,
     dialect,
     writers,
     listenForCommittedEvents: listen,
@@ -120,6 +135,6 @@ function wrap(
         return ['database unreachable'];
       }
     },
-    close: () => (closing ??= db.destroy()),
+    close: () => (closing ??= Promise.all([db.destroy(), writerDb === db ? undefined : writerDb.destroy()]).then(() => undefined)),
   };
 }

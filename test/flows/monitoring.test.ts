@@ -263,6 +263,32 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     };
   }
 
+  // Ten reads held behind a lock (an ALTER TABLE, a psql session) took every pooled connection,
+  // and webhooks failed for want of one (a review's find).
+  it.runIf(dialect === 'postgres')('writes webhooks while reads hold every connection of their pool', async () => {
+    const t = await createTestApp(dialect);
+    let release = () => undefined as void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Every connection reads may have, each held until released, as by a read waiting on a lock.
+    let holding = 0;
+    const held = Array.from({ length: 10 }, () =>
+      t.deps.database.db.connection().execute(async (connection) => {
+        await sql`select 1`.execute(connection);
+        holding += 1;
+        await released;
+      }),
+    );
+    try {
+      await expect.poll(() => holding).toBe(10);
+      const webhook = await t.postWebhook(message('beside_the_reads'));
+      expect(webhook.statusCode).toBe(200);
+    } finally {
+      release();
+      await Promise.all(held);
+      await t.close();
+    }
+  });
+
   it('is not ready while shutting down, nor when the database is gone (but still alive)', async () => {
     const lines: string[] = [];
     const stream = new Writable({

@@ -9,11 +9,11 @@ import type { Database } from '../schema.js';
 
 const INT8_OID = 20;
 
-/** Connects a pool to the given postgres:// URL. */
-export function openPostgresDialect(connectionString: string): Dialect {
+/** Connects a pool of at most `connections` to the given postgres:// URL. */
+export function openPostgresDialect(connectionString: string, connections: number): Dialect {
   const pool = new pg.Pool({
     connectionString,
-    max: 10,
+    max: connections,
     // A request waits at most this long for a connection, then fails (500) instead of hanging.
     connectionTimeoutMillis: 10_000,
     // Epoch-millisecond columns are bigint; they fit a JS number exactly until the year 287396.
