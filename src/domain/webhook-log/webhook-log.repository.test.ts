@@ -117,10 +117,27 @@ describe.each(testDialects)('searching a large webhook log (%s)', (dialect) => {
     expect(await search({ q: 'needle', from: T + SCAN_WINDOW_ROWS })).toEqual(['needle-new', 'm-1 needle-mid']);
   });
 
+  it('aggregates stats over every chunk of a large window, entries of one same time across two chunks included', async () => {
+    const stats = await webhookLogStats(db(), { from: T, to: T + TOTAL });
+    expect(stats).toMatchObject({ total: TOTAL, byOutcome: { accepted: TOTAL }, latencyMs: { p50: 1, p95: 1 }, lastReceivedAt: T + TOTAL - 1 });
+    // More entries of one millisecond than a chunk holds: the walk goes on past them by id.
+    const tied = T + 10_000_000;
+    const rows = Array.from({ length: SCAN_WINDOW_ROWS + 300 }, (_, i) => ({
+      id: newId(), received_at: tied, size_bytes: 2, outcome: i % 2 === 0 ? 'accepted' : 'failed', http_status: 200, duration_ms: i % 2 === 0 ? 5 : 7,
+    }));
+    for (let start = 0; start < rows.length; start += 1000) await db().insertInto('webhook_events').values(rows.slice(start, start + 1000)).execute();
+    const tiedStats = await webhookLogStats(db(), { from: tied, to: tied + 1 });
+    expect(tiedStats).toMatchObject({ total: rows.length, byOutcome: { accepted: rows.length / 2, failed: rows.length / 2 }, errorRatio: 0.5, latencyMs: { p50: 5, p95: 7 } });
+  });
+
   it('lets the event loop turn between two windows', async () => {
     let turned = false;
     const searching = listWebhookLogEntries(db(), { q: 'needle', limit: 10 }).then(() => turned);
     setImmediate(() => (turned = true));
     expect(await searching).toBe(true);
+    turned = false;
+    const counting = webhookLogStats(db(), { from: T, to: T + TOTAL }).then(() => turned);
+    setImmediate(() => (turned = true));
+    expect(await counting).toBe(true);
   });
 });
