@@ -25,11 +25,14 @@ describe('toErrorReply', () => {
     const socket = new PassThrough();
     const written: string[] = [];
     socket.on('data', (chunk) => written.push(String(chunk)));
+    // answerProtocolError destroys the socket with the error, as node:http's own handler does.
+    socket.on('error', () => undefined);
     answerProtocolError(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
     expect(toErrorReply(reset, { raw: { readableAborted: true, socket } as never })).toEqual({
       statusCode: 408,
       body: { status: 'error', message: 'The request took too long to arrive' },
     });
+    expect(written.join('')).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     // Another connection's hang-up is still a hang-up.
     expect(toErrorReply(reset, { raw: { readableAborted: true, socket: new PassThrough() } as never }).statusCode).toBe(400);
   });
