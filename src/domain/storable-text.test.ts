@@ -30,6 +30,14 @@ describe('truncatedText', () => {
     expect(truncatedText('abe\u0301xyz', 3)).toBe('ab');
   });
 
+  it('cuts one character longer than the limit between code points rather than keep nothing', () => {
+    const zalgo = `D${'\u0301'.repeat(300)}`;
+    expect(truncatedText(zalgo, 255)).toBe(zalgo.slice(0, 255));
+    // An astral combining mark (two UTF-16 units) across the limit is not cut in half.
+    const astral = `D${'\u0301'.repeat(253)}\u{1D167}`;
+    expect(truncatedText(astral, 255)).toBe(astral.slice(0, 254));
+  });
+
   it('cuts a long text to its first characters', () => {
     const long = 'я'.repeat(1_000_000);
     expect(truncatedText(long, 255)).toBe('я'.repeat(255));

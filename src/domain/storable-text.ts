@@ -35,5 +35,8 @@ export function truncatedText(text: string, maxLength: number): string {
     if (index + segment.length > maxLength) break;
     end = index + segment.length;
   }
+  // A first character longer than the limit (a letter under hundreds of accents) is cut between
+  // code points instead, rather than leaving nothing of the name.
+  if (end === 0) end = /[\ud800-\udbff]/.test(text[maxLength - 1]!) ? maxLength - 1 : maxLength;
   return text.slice(0, end);
 }
