@@ -8,7 +8,7 @@ import { configurationWarnings, type Config } from './config.js';
 import type { Dependencies } from './dependencies.js';
 import { createLoginThrottle } from './domain/users/login-throttle.js';
 import { AppError } from './errors.js';
-import { answerProtocolError, handleError } from './http/error-envelope.js';
+import { answerProtocolError, cutOffForSlowness, handleError } from './http/error-envelope.js';
 import { authRoutes } from './http/auth.routes.js';
 import { healthRoutes } from './http/health.routes.js';
 import { inboxRoutes } from './http/inbox.routes.js';
@@ -143,7 +143,8 @@ export async function buildApp(
         if (logged) return;
         logged = true;
         socket?.off('close', complete);
-        completed(request, reply, !written);
+        // Cut off for slowness, the client was answered (408) by node:http itself, not by this reply.
+        completed(request, reply, !written && !cutOffForSlowness(socket));
       };
       // Not writableFinished, which inject()'s responses never set.
       reply.raw.once('finish', () => (written = true));

@@ -42,7 +42,7 @@ export function toErrorReply(error: unknown, request?: Pick<FastifyRequest, 'raw
   if (fastifyError.code === 'ECONNRESET' && request?.raw.readableAborted === true) {
     // Or node:http cut it off for arriving too slowly, and answered 408 (answerProtocolError):
     // the log line and the webhook log say what the client was told.
-    if (timedOut.has(request.raw.socket)) return { statusCode: 408, body: { status: 'error', message: PROTOCOL_ERRORS.ERR_HTTP_REQUEST_TIMEOUT!.message } };
+    if (cutOffForSlowness(request.raw.socket)) return { statusCode: 408, body: { status: 'error', message: PROTOCOL_ERRORS.ERR_HTTP_REQUEST_TIMEOUT!.message } };
     return { statusCode: 400, body: { status: 'error', message: 'The client closed the connection before its body arrived' } };
   }
   const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
@@ -93,6 +93,9 @@ const PROTOCOL_ERRORS: Record<string, { status: number; message: string }> = {
 
 /** Connections node:http cut off for a request that came too slowly (answered 408 here). */
 const timedOut = new WeakSet<object>();
+
+/** Whether node:http cut this connection off for a request that came too slowly, and answered it 408. */
+export const cutOffForSlowness = (socket: object | null): boolean => socket !== null && timedOut.has(socket);
 
 /**
  * Fastify's `clientErrorHandler`: a request too malformed to parse (a broken header line, both

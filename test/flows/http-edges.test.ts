@@ -3,7 +3,9 @@
  * characters that PostgreSQL would refuse with a 500, malformed URLs that Fastify refuses before
  * routing, and a wrong method on a route with a path parameter. Every answer uses the envelope.
  */
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, chatIdOf, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Method } from '../helpers/operators.js';
@@ -246,5 +248,45 @@ describe.each(testDialects)('HTTP edges on %s', (dialect) => {
     }
     // A wildcard needs its segment: no route has this path, whatever the method.
     expect((await t.app.inject({ method: 'GET', url: '/api/docs/static' })).statusCode).toBe(404);
+  });
+});
+
+describe('a webhook body that arrives too slowly', () => {
+  // node:http answers it 408 itself (through the clientErrorHandler) and cuts the body off; the
+  // request then ends as a hang-up would. Its log line said 400 and "hungUp" (reviews' finds).
+  it('is logged and recorded as the 408 its client was sent, not as a client that hung up', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const t = await createTestApp('sqlite', { logger: pino({ level: 'info' }, stream) });
+    let client: Socket | undefined;
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      let serverSide: Socket | undefined;
+      t.app.server.once('connection', (socket: Socket) => (serverSide = socket));
+      client = connect((t.app.server.address() as AddressInfo).port, '127.0.0.1');
+      let answer = '';
+      client.on('data', (chunk) => (answer += String(chunk)));
+      client.on('error', () => undefined);
+      client.write('POST /api/webhooks/wazzup24 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"event":');
+      await expect.poll(() => serverSide !== undefined).toBe(true);
+      // The head is read and the body awaited.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(lines.some((line) => line.includes('request completed'))).toBe(false);
+      // What node:http does once requestTimeout has passed.
+      t.app.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), serverSide);
+      await expect.poll(() => lines.some((line) => line.includes('request completed'))).toBe(true);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      const line = JSON.parse(lines.find((l) => l.includes('request completed'))!) as Record<string, unknown>;
+      expect(line).toMatchObject({ statusCode: 408, outcome: 'rejected', error: { message: 'The request took too long to arrive' } });
+      expect(line.hungUp).toBeUndefined();
+    } finally {
+      client?.destroy();
+      await t.close();
+    }
   });
 });
