@@ -174,6 +174,11 @@ export interface DomainEventsPurgeTable {
   purged_through_seq: number;
 }
 
+/** How far the purge has dropped accepted webhooks' bodies (one row; migration 0013). */
+export interface WebhookLogPurgeTable {
+  bodies_dropped_before: number;
+}
+
 /** Failed logins per key within a window (login throttling, shared by every instance). */
 export interface LoginFailuresTable {
   /** `account:<normalised email>` or `address:<IPv4 address, or IPv6 /64>`. */
@@ -193,5 +198,6 @@ export interface Database {
   auth_tokens: AuthTokensTable;
   domain_events: DomainEventsTable;
   domain_events_purge: DomainEventsPurgeTable;
+  webhook_log_purge: WebhookLogPurgeTable;
   login_failures: LoginFailuresTable;
 }

@@ -168,40 +168,45 @@ export async function deleteWebhookLogEntriesBefore(db: Executor, before: number
   return Number(result.numDeletedRows);
 }
 
-/** Outcomes whose entries keep their bodies until they expire: what a replay needs. */
-const BODY_KEPT_UNTIL_EXPIRY: WebhookOutcome[] = ['failed', 'partial'];
+/** Where the body purge stopped: every accepted entry received before it has lost its body. */
+export async function bodiesDroppedBefore(db: Executor): Promise<number> {
+  const row = await db.selectFrom('webhook_log_purge').select('bodies_dropped_before').executeTakeFirst();
+  return Number(row?.bodies_dropped_before ?? 0);
+}
+
+/** Moves that mark on (never back: another instance may have purged further). */
+export async function markBodiesDroppedBefore(db: Executor, before: number): Promise<void> {
+  await db.updateTable('webhook_log_purge').set({ bodies_dropped_before: before }).where('bodies_dropped_before', '<', before).execute();
+}
 
 /**
- * Drops the bodies of the oldest `limit` entries received before `before` that still hold one,
- * but failed and partial ones, which keep theirs until they expire, for replay (only accepted
- * entries, and duplicates from early versions, have others). Returns how many.
+ * Drops the bodies of the oldest `limit` accepted entries received in [from, to) that still hold
+ * one (failed and partial entries keep theirs until they expire, for replay; the other outcomes
+ * keep none). Returns how many, and the arrival of the last: where the next chunk starts.
  */
-export async function dropWebhookLogBodies(db: Executor, before: number, limit: number): Promise<number> {
-  const rows = await keptBodiesBefore(db, before, limit).execute();
-  if (rows.length === 0) return 0;
+export async function dropWebhookLogBodies(
+  db: Executor,
+  range: { from: number; to: number },
+  limit: number,
+): Promise<{ dropped: number; lastReceivedAt: number | null }> {
+  // Along the (outcome, received_at) index, from where the last chunk stopped.
+  const rows = await db
+    .selectFrom('webhook_events')
+    .select(['id', 'received_at'])
+    .where('outcome', '=', 'accepted')
+    .where('received_at', '>=', range.from)
+    .where('received_at', '<', range.to)
+    .where('raw_body', 'is not', null)
+    .orderBy('received_at')
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return { dropped: 0, lastReceivedAt: null };
   await db
     .updateTable('webhook_events')
     .set({ raw_body: null })
     .where('id', 'in', rows.map((row) => row.id))
     .execute();
-  return rows.length;
-}
-
-/**
- * The oldest `limit` entries received before `before` whose bodies expire early and are still
- * held, along the partial index of kept bodies (migration 0013). The outcome is a condition the
- * index cannot serve on purpose: SQLite would otherwise take (outcome, received_at) and read
- * every entry emptied before.
- */
-export function keptBodiesBefore(db: Executor, before: number, limit: number) {
-  return db
-    .selectFrom('webhook_events')
-    .select('id')
-    .where('raw_body', 'is not', null)
-    .where('received_at', '<', before)
-    .where('outcome', 'not in', BODY_KEPT_UNTIL_EXPIRY)
-    .orderBy('received_at')
-    .limit(limit);
+  return { dropped: rows.length, lastReceivedAt: Number(rows[rows.length - 1]!.received_at) };
 }
 
 /**

@@ -6,11 +6,13 @@ import type { Executor } from '../../storage/executor.js';
 import { parseIsoTime } from '../iso-time.js';
 import { inChunks, type ChunkOptions } from '../../storage/in-chunks.js';
 import {
+  bodiesDroppedBefore,
   deleteWebhookLogEntriesBefore,
   dropWebhookLogBodies,
   findWebhookLogEntry,
   listFailedWebhookLogIds,
   listWebhookLogEntries,
+  markBodiesDroppedBefore,
   webhookLogStats,
 } from './webhook-log.repository.js';
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
@@ -79,8 +81,16 @@ export async function purgeExpiredWebhookLog(
     if (pass === 0) break;
     deleted += pass;
   }
-  const bodiesDropped = chunks.signal?.aborted
-    ? 0
-    : await inChunks((limit) => dropWebhookLogBodies(db, now - policy.bodyRetentionDays * DAY_MS, limit), chunks);
+  const bodiesBefore = now - policy.bodyRetentionDays * DAY_MS;
+  // From where the last purge stopped: the entries before it were emptied then, and stay until
+  // they expire; read again, they made every purge read a month of entries to drop an hour's.
+  let from = await bodiesDroppedBefore(db);
+  const bodiesDropped = await inChunks(async (limit) => {
+    const chunk = await dropWebhookLogBodies(db, { from, to: bodiesBefore }, limit);
+    from = chunk.lastReceivedAt ?? from;
+    return chunk.dropped;
+  }, chunks);
+  // Only once every body before it is gone: a purge stopped halfway starts again where it was.
+  if (!chunks.signal?.aborted) await markBodiesDroppedBefore(db, bodiesBefore);
   return { deleted, bodiesDropped };
 }

@@ -15,7 +15,7 @@ import * as outboxPurgeMark from './0009-outbox-purge-mark.js';
 import * as contactRawTime from './0010-contact-raw-time.js';
 import * as dropStaleIndexes from './0011-drop-stale-indexes.js';
 import * as replayOfIndex from './0012-replay-of-index.js';
-import * as keptBodyIndex from './0013-kept-body-index.js';
+import * as bodyPurgeMark from './0013-body-purge-mark.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -31,7 +31,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010-contact-raw-time': contactRawTime,
   '0011-drop-stale-indexes': dropStaleIndexes,
   '0012-replay-of-index': replayOfIndex,
-  '0013-kept-body-index': keptBodyIndex,
+  '0013-body-purge-mark': bodyPurgeMark,
 };
 
 export class MigrationError extends Error {
