@@ -86,10 +86,17 @@ export function openDatabase(
     return wrap({ db, writerDb: db }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    const db = new Kysely<Database>({ dialect: openPostgresDialect(databaseUrl, READ_CONNECTIONS) });
-    const writerDb = new Kysely<Database>({ dialect: openPostgresDialect(databaseUrl, WRITER_CONNECTIONS) });
+    const reads = openPostgresDialect(databaseUrl, READ_CONNECTIONS);
+    const writes = openPostgresDialect(databaseUrl, WRITER_CONNECTIONS);
+    const db = new Kysely<Database>({ dialect: reads.dialect });
+    const writerDb = new Kysely<Database>({ dialect: writes.dialect });
+    // Kysely's destroy() does nothing to a pool it never used, which it would then open on the
+    // next query: a store closed before its first write would take writes after it. Ended here.
+    const endUnused = async () => {
+      for (const pool of [reads.pool, writes.pool]) if (!pool.ending) await pool.end();
+    };
     return wrap(
-      { db, writerDb },
+      { db, writerDb, endUnused },
       'postgres',
       {
         lockWriters: writersLock(lockTimeoutMs),
@@ -112,7 +119,7 @@ const READ_CONNECTIONS = 10;
 const WRITER_CONNECTIONS = 3;
 
 function wrap(
-  { db, writerDb }: { db: Kysely<Database>; writerDb: Kysely<Database> },
+  { db, writerDb, endUnused }: { db: Kysely<Database>; writerDb: Kysely<Database>; endUnused?: () => Promise<void> },
   dialect: DialectName,
   writers: WriterHooks,
   listen: DatabaseHandle['listenForCommittedEvents'],
@@ -135,6 +142,6 @@ function wrap(
         return ['database unreachable'];
       }
     },
-    close: () => (closing ??= Promise.all([db.destroy(), writerDb === db ? undefined : writerDb.destroy()]).then(() => undefined)),
+    close: () => (closing ??= Promise.all([db.destroy(), writerDb === db ? undefined : writerDb.destroy()]).then(async () => endUnused?.())),
   };
 }

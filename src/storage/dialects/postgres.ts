@@ -9,8 +9,8 @@ import type { Database } from '../schema.js';
 
 const INT8_OID = 20;
 
-/** Connects a pool of at most `connections` to the given postgres:// URL. */
-export function openPostgresDialect(connectionString: string, connections: number): Dialect {
+/** A pool of at most `connections` to the given postgres:// URL, and the dialect over it. */
+export function openPostgresDialect(connectionString: string, connections: number): { dialect: Dialect; pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString,
     max: connections,
@@ -38,8 +38,8 @@ export function openPostgresDialect(connectionString: string, connections: numbe
   pool.on('release', (_error: Error | undefined, client: pg.PoolClient) => {
     if (outgrown.has(client)) void client.end().catch(() => undefined);
   });
-  // Kysely's destroy() ends the pool.
-  return new PostgresDialect({ pool });
+  // Kysely's destroy() ends the pool, if Kysely ever used it (see database.ts).
+  return { dialect: new PostgresDialect({ pool }), pool };
 }
 
 /**
