@@ -48,6 +48,10 @@ export async function buildApp(
     // Fastify's own 503 during shutdown has another body; ours uses the seed's envelope.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // node:http holds a request to headersTimeout (60 s by default) whenever that is the longer of
+    // the two, and looks for late ones every connectionsCheckingInterval (30 s by default): a body
+    // trickling in was cut off after 60–90 s, not 30.
+    http: { headersTimeout: 30_000, connectionsCheckingInterval: 5_000 },
     // No operator or admin request comes near it (a login is about 1 KB), and anyone can send one
     // to be parsed; the webhook route has its own limit (WEBHOOK_BODY_LIMIT).
     bodyLimit: API_BODY_LIMIT,

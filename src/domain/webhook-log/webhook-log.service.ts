@@ -18,6 +18,8 @@ import {
 import type { WebhookLogEntry, WebhookLogFilter, WebhookLogStats } from './webhook-log.types.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How far behind the bodies it dropped the purge leaves its mark (see purgeExpiredWebhookLog). */
+const MARK_MARGIN_MS = 60 * 60 * 1000;
 
 /** The latest time a JavaScript Date can hold (±10⁸ days from 1970), in epoch milliseconds. */
 const MAX_DATE_MS = 8_640_000_000_000_000;
@@ -91,6 +93,8 @@ export async function purgeExpiredWebhookLog(
     return chunk.dropped;
   }, chunks);
   // Only once every body before it is gone: a purge stopped halfway starts again where it was.
-  if (!chunks.signal?.aborted) await markBodiesDroppedBefore(db, bodiesBefore);
+  // An hour short of it: an entry may be committed a while after it arrived (a slow body, a wait
+  // for the lock), or by an instance whose clock is behind, and it must not land below the mark.
+  if (!chunks.signal?.aborted) await markBodiesDroppedBefore(db, bodiesBefore - MARK_MARGIN_MS);
   return { deleted, bodiesDropped };
 }
