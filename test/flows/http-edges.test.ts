@@ -4,12 +4,10 @@
  * routing, and a wrong method on a route with a path parameter. Every answer uses the envelope.
  */
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, chatIdOf, createUserAndLogin, deliver, expectError, ok, request, seedMessage, v3Message, type Method } from '../helpers/operators.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { capturingLogger, createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
 const cursorOf = (json: string) => Buffer.from(json).toString('base64url');
@@ -255,14 +253,8 @@ describe('a webhook body that arrives too slowly', () => {
   // node:http answers it 408 itself (through the clientErrorHandler) and cuts the body off; the
   // request then ends as a hang-up would. Its log line said 400 and "hungUp" (reviews' finds).
   it('is logged and recorded as the 408 its client was sent, not as a client that hung up', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const t = await createTestApp('sqlite', { logger: pino({ level: 'info' }, stream) });
+    const { logger, lines } = capturingLogger();
+    const t = await createTestApp('sqlite', { logger });
     let client: Socket | undefined;
     try {
       await t.app.listen({ port: 0, host: '127.0.0.1' });

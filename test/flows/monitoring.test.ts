@@ -3,10 +3,8 @@
  * fault is fixed, purge, stats), on each dialect.
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodiesDroppedBefore, insertWebhookLogEntry, markBodiesDroppedBefore } from '../../src/domain/webhook-log/webhook-log.repository.js';
 import { purgeExpiredWebhookLog } from '../../src/domain/webhook-log/webhook-log.service.js';
@@ -18,7 +16,7 @@ import { curePoison, poisonMessages } from '../helpers/poison.js';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDependencies } from '../../src/dependencies.js';
-import { createTestApp, silentLogger, type TestApp } from '../helpers/test-app.js';
+import { capturingLogger, createTestApp, silentLogger, type TestApp } from '../helpers/test-app.js';
 import { findFreePort, startServer } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects } from '../helpers/test-database.js';
 import { WRITERS_LOCK_KEY } from '../../src/storage/dialects/postgres.js';
@@ -290,14 +288,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
   });
 
   it('is not ready while shutting down, nor when the database is gone (but still alive)', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const t = await createTestApp(dialect, { logger: pino({ level: 'info' }, stream) });
+    const { logger, lines } = capturingLogger();
+    const t = await createTestApp(dialect, { logger });
     try {
       t.lifecycle.beginShutdown();
       const ready = await t.app.inject({ method: 'GET', url: '/api/ready' });

@@ -5,12 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestOutboxSeq, purgeOutbox } from '../../src/events/outbox.js';
 import { curePoison, poisonMessages } from '../helpers/poison.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { capturingLogger, createTestApp, type TestApp } from '../helpers/test-app.js';
 import { openDatabase } from '../../src/storage/database.js';
 import { startServer } from '../helpers/server-process.js';
 import { createTestDatabase, testDialects } from '../helpers/test-database.js';
@@ -368,14 +366,8 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
   });
 
   it('logs a client breaking the protocol as a warning, without a stack, and closes it with the code that says why', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const own = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN }, logger: pino({ level: 'info' }, stream) });
+    const { logger, lines } = capturingLogger();
+    const own = await createTestApp(dialect, { env: { ADMIN_TOKEN: ADMIN }, logger });
     try {
       await own.app.listen({ port: 0, host: '127.0.0.1' });
       const ownBase = `http://127.0.0.1:${(own.app.server.address() as { port: number }).port}`;

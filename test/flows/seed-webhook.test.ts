@@ -4,11 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { capturingLogger, createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/seed/${name}.json`, import.meta.url), 'utf8');
@@ -543,14 +541,8 @@ describe.each(testDialects)('internal failures on %s', (dialect) => {
   // then failed, and its error took the place of the one that says why, in every log line (a
   // review's find). A trigger's RAISE(ROLLBACK) does the same as a full disk, on demand.
   it.runIf(dialect === 'sqlite')('logs why a write failed when SQLite rolled the transaction back by itself, and serves again after', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const t = await createTestApp(dialect, { logger: pino({ level: 'info' }, stream) });
+    const { logger, lines } = capturingLogger();
+    const t = await createTestApp(dialect, { logger });
     try {
       await sql`CREATE TRIGGER roll_back BEFORE INSERT ON domain_events BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END`.execute(t.deps.database.db);
       const response = await t.postWebhook(message());

@@ -3,12 +3,10 @@
  * allowlist behind a trusted proxy, and what the webhook log and the log lines keep.
  */
 import { createHmac } from 'node:crypto';
-import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_REDACTIONS } from '../../src/app.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { capturingLogger, createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
 const SECRET = 'current-secret-0123456789abcdef0123456789';
@@ -38,17 +36,11 @@ function post(t: TestApp, body: string, options: { headers?: Record<string, stri
 describe.each(testDialects)('webhook security on %s', (dialect) => {
   describe('signatures and tokens', () => {
     let t: TestApp;
-    const lines: string[] = [];
+    const { logger, lines } = capturingLogger({ redact: LOG_REDACTIONS });
     beforeAll(async () => {
-      const stream = new Writable({
-        write(chunk, _encoding, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      });
       t = await createTestApp(dialect, {
         env: { WEBHOOK_SECRETS: `${SECRET},${PREVIOUS}`, WEBHOOK_TOKENS: TOKEN },
-        logger: pino({ level: 'info', redact: LOG_REDACTIONS }, stream),
+        logger,
       });
     });
     afterAll(async () => {

@@ -1,7 +1,9 @@
 /**
  * A whole backchat (real database, real services, real Fastify) for a test, driven with inject().
  */
+import { Writable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pino from 'pino';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLifecycle, type Lifecycle } from '../../src/http/lifecycle.js';
@@ -24,6 +26,18 @@ export interface TestApp {
 }
 
 export const silentLogger = { warn: () => undefined, error: () => undefined };
+
+/** A pino logger (at `info` unless `options` say otherwise) whose JSON lines land in `lines`, for tests that read the log. */
+export function capturingLogger(options: pino.LoggerOptions = {}): { logger: FastifyBaseLogger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info', ...options }, stream), lines };
+}
 
 /** `env`: configuration as environment variables, on top of the defaults and the test database. */
 export async function createTestApp(
