@@ -7,6 +7,9 @@
 /** Rows per statement: a few milliseconds of SQLite's time. */
 export const CHUNK_ROWS = 2000;
 
+/** Resolves after the event loop has served what was waiting (I/O, timers): between two statements of a long job. */
+export const turnOfEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** How a chunked job runs: rows per statement (CHUNK_ROWS), and a signal that stops it between chunks (a shutdown). */
 export interface ChunkOptions {
   rows?: number;
@@ -23,7 +26,7 @@ export async function inChunks(step: (chunkRows: number) => Promise<number>, { r
     const affected = await step(rows);
     total += affected;
     if (affected < rows) return total;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turnOfEventLoop();
     if (signal?.aborted) return total;
   }
 }

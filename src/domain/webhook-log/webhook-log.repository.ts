@@ -3,6 +3,7 @@ import { likeEscaped, prefixPattern } from '../../storage/like.js';
 import { insertAtCommit, type RowsWriter } from '../../storage/insert-at-commit.js';
 import { prepareRowsQuery } from '../../storage/prepared.js';
 import type { Executor } from '../../storage/executor.js';
+import { turnOfEventLoop } from '../../storage/in-chunks.js';
 import type { WebhookEventsTable } from '../../storage/schema.js';
 import {
   WEBHOOK_OUTCOMES,
@@ -136,7 +137,7 @@ export async function listWebhookLogEntries(db: Executor, filter: WebhookLogFilt
     // Arrival order is id order: past `from`, older windows hold nothing to find.
     if (!edge || found.length >= filter.limit || (filter.from !== undefined && Number(edge.received_at) < filter.from)) break;
     upper = edge.id;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turnOfEventLoop();
   }
   return found.map(toEntry);
 }
@@ -281,7 +282,7 @@ export async function webhookLogStats(db: Executor, window: { from: number; to: 
     if (rows.length < SCAN_WINDOW_ROWS) break;
     const last = rows[rows.length - 1]!;
     after = { receivedAt: Number(last.received_at), id: last.id };
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turnOfEventLoop();
   }
 
   const total = Object.values(byOutcome).reduce((a, b) => a + b, 0);
