@@ -74,17 +74,22 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
       // counted, and does not keep the ones after it from their replay.
       let failures = 0;
       let skipped = 0;
-      for (const id of ids) {
-        let replay;
+      /** The replay of `id`, or undefined when it could not run: an unknown id, an entry without a body (409). */
+      const replayOf = async (id: string) => {
         try {
-          replay = await deps.intake.replay(id);
+          const replay = await deps.intake.replay(id);
+          if (!replay) io.err.write(`${id} not replayed: no webhook event has this id\n`);
+          return replay;
         } catch (error) {
           if (!(error instanceof AppError) || error.httpStatus >= 500) throw error;
-          replay = error;
+          io.err.write(`${id} not replayed: ${error.message}\n`);
+          return undefined;
         }
-        if (replay === undefined || replay instanceof AppError) {
+      };
+      for (const id of ids) {
+        const replay = await replayOf(id);
+        if (!replay) {
           skipped += 1;
-          io.err.write(`${id} not replayed: ${replay?.message ?? 'no webhook event has this id'}\n`);
           continue;
         }
         if (replay.outcome !== 'accepted' && replay.outcome !== 'duplicate') failures += 1;
