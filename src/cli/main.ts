@@ -26,6 +26,11 @@ ${USERS_USAGE}`;
 /** Runs one CLI invocation; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
   const [command, ...rest] = argv;
+  // Asked before anything runs: `migrate --help` must not migrate.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out.write(usageOf(command));
+    return 0;
+  }
   try {
     switch (command) {
       case 'migrate':
@@ -61,5 +66,19 @@ export async function runCli(argv: string[], io: CliIo = { out: process.stdout, 
       return 1;
     }
     throw error;
+  }
+}
+
+function usageOf(command: string | undefined): string {
+  switch (command) {
+    case 'events':
+      return EVENTS_USAGE;
+    case 'wazzup':
+      return WAZZUP_USAGE;
+    case 'users':
+    case 'tokens':
+      return USERS_USAGE;
+    default:
+      return USAGE;
   }
 }
