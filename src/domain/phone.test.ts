@@ -80,6 +80,13 @@ describe('normalizePhone with a local country', () => {
     expect(normalizePhone('6581234567', 'US')).toBe('+6581234567');
   });
 
+  // Neither reading is valid (a digit missing, or a range newer than libphonenumber's data): the
+  // customer's message is kept under the possible local number rather than refused.
+  it('reads a number valid neither way as a possible local number, as a last resort', () => {
+    expect(normalizePhone('8 777 123 45 6', 'RU')).toBe('+78777123456');
+    expect(normalizePhone('8 777 123 45 6')).toBeNull();
+  });
+
   it('never reads a number written with "+" or "00" as local', () => {
     expect(normalizePhone('+8 777 123 45 67', 'KZ')).toBeNull();
     expect(normalizePhone('0087771234567', 'KZ')).toBeNull();

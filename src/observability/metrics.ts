@@ -10,7 +10,6 @@ import type { DomainEvent } from '../domain/domain-events.js';
 
 /** `event` label values: the kinds a body carries, `other` for v3 kinds we only record, `none` for the rest. */
 const EVENTS = ['message', 'status', 'contact', 'batch', 'test', 'other', 'none'] as const;
-const PROCESSED_EVENTS = ['message', 'status', 'contact', 'batch'] as const;
 const RECORDED_ONLY = new Set(['create_contact', 'create_deal', 'channels_update', 'template_status', 'empty']);
 const DOMAIN_EVENTS: DomainEvent['type'][] = ['message.created', 'message.updated', 'message.status_changed', 'chat.updated', 'contact.updated'];
 // Bucket boundaries sit exactly on the alert thresholds (0.5 s, 1 s) and on Wazzup24's 30 s timeout.
@@ -161,7 +160,7 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   for (const event of EVENTS) for (const outcome of WEBHOOK_OUTCOMES) requests.inc({ event, outcome }, 0);
   realtimeSent.inc(0);
   for (const outcome of WEBHOOK_OUTCOMES) requestDuration.zero({ outcome });
-  for (const event of PROCESSED_EVENTS) processingDuration.zero({ event });
+  for (const event of EVENTS) processingDuration.zero({ event });
   for (const mode of ['enforce', 'report']) allowlistMisses.inc({ mode }, 0);
   for (const type of DOMAIN_EVENTS) domainEvents.inc({ type }, 0);
   unitFailures.inc(0);

@@ -62,6 +62,10 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(sample(text, 'webhook_requests_total{event="status",outcome="failed"}')).toBe(0);
       expect(sample(text, 'webhook_requests_total{event="none",outcome="rejected"}')).toBe(0);
       expect(sample(text, 'webhook_request_duration_seconds_count{outcome="accepted"}')).toBe(0);
+      // A v3 test ping or a recorded-only event is processed too: its series must not appear only later.
+      for (const event of ['message', 'batch', 'test', 'other', 'none']) {
+        expect(sample(text, `webhook_processing_duration_seconds_count{event="${event}"}`)).toBe(0);
+      }
       // No webhook yet: the process start, so that a restart alone does not look like silence.
       expect(Math.abs(sample(text, 'webhook_last_received_timestamp_seconds')! - Date.now() / 1000)).toBeLessThan(120);
       expect(sample(text, 'webhook_silence_alert_threshold_seconds')).toBe(1800);

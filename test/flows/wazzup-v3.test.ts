@@ -520,6 +520,13 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     const wrong = await t.postWebhook({ messages: { messageId: 'x' } });
     expect(wrong.statusCode).toBe(400);
     expect(wrong.json().errors.messages).toEqual(['The messages field must be an array or null.']);
+    // The cap on one request's work, refused whole: 1,001 valid statuses, far under the body limit.
+    const statuses = Array.from({ length: 1001 }, (_, i) => ({ messageId: `cap-${i}`, status: 'read', timestamp: '2025-06-01T10:00:00Z' }));
+    const tooMany = await t.postWebhook({ statuses });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().errors.statuses).toEqual(['The statuses field must not have more than 1000 items.']);
+    expect(await db().selectFrom('message_statuses').select('message_external_id').where('message_external_id', 'like', 'cap-%').execute()).toEqual([]);
+    expect((await t.postWebhook({ statuses: statuses.slice(1) })).statusCode).toBe(200);
   });
 
   it.each(['create-contact', 'create-deal', 'channels-update', 'template-status'])('answers %s with 200 and records it', async (name) => {
