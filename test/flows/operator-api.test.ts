@@ -29,6 +29,8 @@ import {
   type Json,
   type Method,
 } from '../helpers/operators.js';
+import { createInboxService } from '../../src/domain/inbox/inbox.service.js';
+import { changeUser } from '../../src/domain/users/users.service.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDialects } from '../helpers/test-database.js';
 
@@ -911,6 +913,27 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expect((await refused({ assigneeId: leaver.user.id })).errors).toEqual({ assigneeId: ['The assignee must be an active user.'] });
         // Together with a valid status: nothing of it is applied.
         expect((await refused({ status: 'open', assigneeId: leaver.user.id })).errors).toHaveProperty('assigneeId');
+      });
+
+      it('refuses an assignee disabled while the change waited for its transaction', async () => {
+        const leaver = await createUser(t, { name: 'Late leaver' });
+        const before = await current();
+        const db = t.deps.database.db;
+        const inbox = createInboxService({
+          db,
+          now: t.deps.now,
+          phoneCountry: null,
+          // The admin's disabling commits after the check made before queueing, before the change's transaction.
+          commitChange: async (change) => {
+            await changeUser(db, leaver.user.id, { disabled: true }, t.deps.now());
+            return t.deps.commitChange(change);
+          },
+        });
+        await expect(inbox.updateChat(chatId, { assigneeId: leaver.user.id })).rejects.toMatchObject({
+          httpStatus: 400,
+          errors: { assigneeId: ['The assignee must be an active user.'] },
+        });
+        expect(await current()).toEqual(before);
       });
 
       it('answers 400 for an invalid status, an empty change or an unknown field', async () => {

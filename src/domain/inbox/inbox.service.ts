@@ -13,7 +13,8 @@ import type { Contact } from '../contacts/contacts.types.js';
 import { countIncomingAfter, findMessageById, findMessagesByIds, listMessagesOfChat, listRevisionsOfMessage } from '../messages/messages.repository.js';
 import type { Message, StoredRevision } from '../messages/messages.types.js';
 import { phoneSearchDigits, type PhoneCountry } from '../phone.js';
-import { getUser } from '../users/users.service.js';
+import { findUserById, lockUserCredentials } from '../users/users.repository.js';
+import type { User } from '../users/users.types.js';
 
 export interface InboxService {
   /** A page of chats, newest activity first; `hasMore` when another page follows. */
@@ -86,13 +87,15 @@ export function createInboxService(deps: {
     },
 
     async updateChat(id, changes) {
-      if (changes.assigneeId !== undefined && changes.assigneeId !== null) {
-        const assignee = await getUser(db, changes.assigneeId);
-        if (!assignee || assignee.disabledAt !== null) {
-          throw new AppError('bad_request', 400, 'Invalid request data', { assigneeId: ['The assignee must be an active user.'] });
-        }
-      }
-      return changeChat(id, async () => ({ ...changes, now: now() }));
+      const { assigneeId } = changes;
+      if (assigneeId === undefined || assigneeId === null) return changeChat(id, async () => ({ ...changes, now: now() }));
+      // Checked before the change is queued, so that a refusal never fails a batch; and again in
+      // its transaction, the user's row locked: the user may have been disabled while it waited.
+      requireActive(await findUserById(db, assigneeId));
+      return changeChat(id, async (trx) => {
+        requireActive((await lockUserCredentials(trx, assigneeId))?.user);
+        return { ...changes, now: now() };
+      });
     },
 
     async markRead(id, upToMessageId) {
@@ -128,4 +131,10 @@ export function createInboxService(deps: {
       return { contact, chats: await viewsOf(db, await listChatsOfContact(db, id)) };
     },
   };
+}
+
+function requireActive(assignee: User | undefined): void {
+  if (!assignee || assignee.disabledAt !== null) {
+    throw new AppError('bad_request', 400, 'Invalid request data', { assigneeId: ['The assignee must be an active user.'] });
+  }
 }
