@@ -87,24 +87,30 @@ describe('SQLite write lock held by another process', () => {
     other.exec('begin immediate');
     return handle.db;
   };
-  const write = (db: DatabaseHandle['db']) => db.transaction().execute((trx) => sql`insert into notes (body) values ('waited')`.execute(trx));
+  // A transaction, and a statement outside one (a token's last-use time, the purge's deletes).
+  const writes = {
+    transaction: (db: DatabaseHandle['db']) => db.transaction().execute((trx) => sql`insert into notes (body) values ('waited')`.execute(trx)),
+    'lone statement': (db: DatabaseHandle['db']) => sql`insert into notes (body) values ('waited')`.execute(db),
+  };
 
-  it('waits for it without holding the event loop, and writes once it is free', async () => {
-    const db = await open(5000);
-    let written = false;
-    const writing = write(db).then(() => (written = true));
-    // Timers run meanwhile: SQLite's own busy wait would have held them until it gave up.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(written).toBe(false);
-    other!.exec('commit');
-    await writing;
-    expect((await sql<{ n: number }>`select count(*) as n from notes`.execute(db)).rows[0]!.n).toBe(1);
-  });
+  describe.each(Object.entries(writes))('a %s', (_, write) => {
+    it('waits for it without holding the event loop, and writes once it is free', async () => {
+      const db = await open(5000);
+      let written = false;
+      const writing = write(db).then(() => (written = true));
+      // Timers run meanwhile: SQLite's own busy wait would have held them until it gave up.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(written).toBe(false);
+      other!.exec('commit');
+      await writing;
+      expect((await sql<{ n: number }>`select count(*) as n from notes`.execute(db)).rows[0]!.n).toBe(1);
+    });
 
-  it('gives up with SQLITE_BUSY after WRITE_LOCK_TIMEOUT_SECONDS, and takes it once it is free', async () => {
-    const db = await open(300);
-    await expect(write(db)).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
-    other!.exec('commit');
-    await write(db);
+    it('gives up with SQLITE_BUSY after WRITE_LOCK_TIMEOUT_SECONDS, and takes it once it is free', async () => {
+      const db = await open(300);
+      await expect(write(db)).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      other!.exec('commit');
+      await write(db);
+    });
   });
 });

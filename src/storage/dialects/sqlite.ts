@@ -39,9 +39,9 @@ export function openSqliteDialect(location: string, writeLockTimeoutMs: number, 
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = FULL');
   database.pragma('foreign_keys = ON');
-  // For statements outside a transaction (the purge's, the CLI's), which another process's write
-  // holds up for milliseconds. A transaction's BEGIN waits without it (PatientSqliteDriver).
-  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // SQLite never waits for a lock itself, which would hold the event loop: PatientSqliteDriver
+  // asks again instead.
+  database.pragma('busy_timeout = 0');
   // SQLite's lower() folds ASCII only; searches lower-case both sides and must find "Дмитрий" too.
   database.function('lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
   // PostgreSQL's translate(), which SQLite lacks: searches fold case with it on both stores alike.
@@ -59,7 +59,6 @@ export function openSqliteDialect(location: string, writeLockTimeoutMs: number, 
   return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()), database, writeLockTimeoutMs);
 }
 
-const BUSY_TIMEOUT_MS = 5000;
 /** How often a transaction waiting for the write lock asks again. */
 const LOCK_RETRY_MS = 10;
 
@@ -107,12 +106,16 @@ class SynchronousSqliteDialect extends SqliteDialect {
 }
 
 /**
- * A transaction begins by taking the write lock (BEGIN IMMEDIATE, see withStatementCache). When
- * another process holds it (the CLI, a `sqlite3` shell, a backup), SQLite's busy_timeout would
- * wait for it on the event loop: for five seconds nothing else ran, not /api/health, not
- * /metrics, not a SIGTERM (a review's find). Here the BEGIN does not wait; the transaction asks
- * again every LOCK_RETRY_MS, between which the event loop serves, for up to
- * WRITE_LOCK_TIMEOUT_SECONDS, and then fails with SQLITE_BUSY.
+ * A transaction begins by taking the write lock (BEGIN IMMEDIATE, see withStatementCache), and a
+ * statement outside one takes it for itself. When another process holds it (the CLI, a `sqlite3`
+ * shell, a backup), SQLite's busy_timeout would wait for it on the event loop: for five seconds
+ * nothing else ran, not /api/health, not /metrics, not a SIGTERM (a review's find, for a BEGIN
+ * and then for a token's last-use time written outside a transaction). Here nothing waits inside
+ * SQLite (busy_timeout is 0): whatever is run outside a transaction, a BEGIN included, is asked
+ * again every LOCK_RETRY_MS while SQLite answers SQLITE_BUSY, between which the event loop
+ * serves, for up to WRITE_LOCK_TIMEOUT_SECONDS, and then fails with SQLITE_BUSY. A statement
+ * refused that way did nothing, so asking again is safe; inside a transaction, which holds the
+ * write lock from its BEGIN, none is refused.
  */
 class PatientSqliteDriver extends SqliteDriver {
   constructor(
@@ -123,18 +126,21 @@ class PatientSqliteDriver extends SqliteDriver {
     super({ database });
   }
 
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
+    return {
+      executeQuery: (query) => (this.connection.inTransaction ? connection.executeQuery(query) : this.patiently(() => connection.executeQuery(query))),
+      streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+    };
+  }
+
+  private async patiently<T>(run: () => Promise<T>): Promise<T> {
     const deadline = performance.now() + this.writeLockTimeoutMs;
     for (;;) {
-      // A PRAGMA acts when it is prepared, not when it runs: prepared anew each time.
-      this.connection.pragma('busy_timeout = 0');
       try {
-        await super.beginTransaction(connection);
-        return;
+        return await run();
       } catch (error) {
         if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || performance.now() >= deadline) throw error;
-      } finally {
-        this.connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       }
       await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
     }
@@ -243,7 +249,7 @@ function withStatementCache(database: BetterSqlite3.Database, onClose: () => voi
     prepare(source: string) {
       // Kysely begins with a deferred BEGIN. Writers here read before they write, and a deferred
       // transaction that another process (the CLI) wrote under fails with SQLITE_BUSY_SNAPSHOT;
-      // an immediate one takes the write lock first and waits (busy_timeout) instead.
+      // an immediate one takes the write lock first and waits (PatientSqliteDriver) instead.
       if (source === 'begin') source = 'begin immediate';
       // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
       // Kysely's ROLLBACK then fails, and its "no transaction is active" took the place of the

@@ -45,7 +45,7 @@ export class MigrationError extends Error {
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
   // The migrator takes the store's write lock (SQLite) or a lock of its own (PostgreSQL) before
   // it looks. With nothing to apply, a start or `backchat migrate` beside a busy server would
-  // wait on that server's writes, and on SQLite fail after busy_timeout: look first, without it.
+  // wait on that server's writes, and on SQLite fail after WRITE_LOCK_TIMEOUT_SECONDS: look first, without it.
   // A store migrated by a newer backchat still goes to the migrator, which refuses it.
   if ((await pendingMigrations(db)).length === 0 && (await appliedMigrationCount(db)) === Object.keys(MIGRATIONS).length) {
     return { results: [] };

@@ -82,7 +82,7 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
       try {
         const started = Date.now();
         expect((await migrateToLatest(handle.db)).results).toEqual([]);
-        // SQLite's busy_timeout is 5 s; PostgreSQL's advisory lock would be waited for without end.
+        // SQLite's write lock is waited for up to 5 s; PostgreSQL's advisory lock without end.
         expect(Date.now() - started).toBeLessThan(2_000);
       } finally {
         await release();
