@@ -62,6 +62,7 @@ export async function openDependencies(
     enabled: config.metricsEnabled,
     lastReceivedAt: lastAcceptedAt,
     silenceAlertSeconds: config.webhookSilenceAlertSeconds,
+    writeLockTimeoutSeconds: config.writeLockTimeoutSeconds,
   });
   const activity = createWebhookActivity(lastAcceptedAt);
   const committer = createGroupCommitter(database.writerDb, {

@@ -36,9 +36,15 @@ export interface Metrics {
  * `enabled: false` records nothing (the benchmark uses it to measure what metrics cost).
  * `lastReceivedAt`: the last accepted webhook found in the log at start, or null; without one
  * the gauge starts at the process start, so that a restart alone does not page anyone.
- * `silenceAlertSeconds` is exported for the silence alert rule to compare against.
+ * `silenceAlertSeconds` is exported for the silence alert rule to compare against, and the stuck
+ * alert's threshold, derived from `writeLockTimeoutSeconds`, for the stuck alert rule.
  */
-export function createMetrics(options: { enabled: boolean; lastReceivedAt: number | null; silenceAlertSeconds: number }): Metrics {
+export function createMetrics(options: {
+  enabled: boolean;
+  lastReceivedAt: number | null;
+  silenceAlertSeconds: number;
+  writeLockTimeoutSeconds: number;
+}): Metrics {
   const registry = new Registry();
   if (!options.enabled) {
     const none = () => undefined;
@@ -89,6 +95,11 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   const silenceThreshold = new Gauge({
     name: 'webhook_silence_alert_threshold_seconds',
     help: 'How long without an accepted webhook the silence alert waits (WEBHOOK_SILENCE_ALERT_SECONDS).',
+    registers: [registry],
+  });
+  const stuckThreshold = new Gauge({
+    name: 'webhook_stuck_alert_threshold_seconds',
+    help: 'How long a webhook may be in flight before the stuck alert fires: longer than any legitimate wait for the store.',
     registers: [registry],
   });
   const allowlistMisses = new Counter({
@@ -168,6 +179,9 @@ export function createMetrics(options: { enabled: boolean; lastReceivedAt: numbe
   // silence alert quiet until the next webhook.
   lastReceived.set(Math.min(options.lastReceivedAt ?? Date.now(), Date.now()) / 1000);
   silenceThreshold.set(options.silenceAlertSeconds);
+  // A request may wait for the batch being written, then for its own: each may wait for the
+  // writers' lock, and for its work once granted. Never below 90 s, which covers the default.
+  stuckThreshold.set(Math.max(90, 2 * options.writeLockTimeoutSeconds + 30));
 
   return {
     registry,
