@@ -134,9 +134,11 @@ function wrap(
     listenForCommittedEvents: listen,
     durabilityWarnings,
     async readiness() {
+      // On the writers' pool: what webhooks need. Reads that took every connection of their own
+      // pool (an operator's slow search) must not take the instance out of a load balancer.
       try {
-        await sql`select 1`.execute(db);
-        const pending = await pendingMigrations(db);
+        await sql`select 1`.execute(writerDb);
+        const pending = await pendingMigrations(writerDb);
         return pending.length > 0 ? [`migrations not applied: ${pending.join(', ')}`] : [];
       } catch {
         return ['database unreachable'];

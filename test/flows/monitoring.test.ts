@@ -267,7 +267,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
 
   // Ten reads held behind a lock (an ALTER TABLE, a psql session) took every pooled connection,
   // and webhooks failed for want of one (a review's find).
-  it.runIf(dialect === 'postgres')('writes webhooks while reads hold every connection of their pool', async () => {
+  // Readiness then answered 503 too, dropping from a load balancer an instance whose webhooks went through.
+  it.runIf(dialect === 'postgres')('writes webhooks and stays ready while reads hold every connection of their pool', async () => {
     const t = await createTestApp(dialect);
     let release = () => undefined as void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -284,6 +285,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       await expect.poll(() => holding).toBe(10);
       const webhook = await t.postWebhook(message('beside_the_reads'));
       expect(webhook.statusCode).toBe(200);
+      const ready = await t.app.inject({ method: 'GET', url: '/api/ready' });
+      expect(ready.json()).toEqual({ status: 'ok', message: 'Ready' });
     } finally {
       release();
       await Promise.all(held);
