@@ -16,6 +16,7 @@ import { createLifecycle, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoutes } from './http/metrics.routes.js';
 import { refuseNulCharacters, unstorableCharacterErrors } from './http/unstorable-characters.js';
 import { registerOpenApi } from './http/openapi.js';
+import { exactBodies } from './http/exact-bodies.js';
 import { createRouteTable } from './http/route-table.js';
 import { createOperatorAuth } from './http/operator-auth.js';
 import { SHARED_SCHEMAS } from './http/schemas.js';
@@ -66,6 +67,7 @@ export async function buildApp(
     clientErrorHandler: answerProtocolError,
     // Unknown fields are an error, not silently dropped: a typo must not answer 200 and do nothing.
     ajv: { customOptions: { removeAdditional: false } },
+    schemaController: { compilersFactory: { buildValidator: exactBodies } },
     // Only the listed proxies' X-Forwarded-For is believed (the rightmost untrusted hop is the
     // client); never `true`, which would let anyone claim an allowlisted address.
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,

@@ -956,6 +956,22 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
         expectError(typo, 400, 'Invalid request data');
       });
 
+      // Fastify's Ajv coerced body types too: null became false (an account re-enabled by a client
+      // sending nulls for "unchanged"), ["closed"] became "closed".
+      it('refuses a field of the wrong type instead of converting it', async () => {
+        await refused({ status: ['closed'] });
+        const leaver = await createUser(t, { name: 'Disabled for good' });
+        ok(await request(t, 'PATCH', `/api/users/${leaver.user.id}`, { token: ADMIN_TOKEN, body: { disabled: true } }));
+        for (const body of [{ disabled: null }, { disabled: 'false' }, { disabled: 0 }, { name: ['x y'] }]) {
+          const error = expectError(await request(t, 'PATCH', `/api/users/${leaver.user.id}`, { token: ADMIN_TOKEN, body }), 400, 'Invalid request data');
+          expect(Object.keys(error.errors ?? {})).toEqual(Object.keys(body));
+        }
+        const users = ok(await request(t, 'GET', '/api/users', { token: ADMIN_TOKEN })).data as ApiUser[];
+        expect(users.find((u) => u.id === leaver.user.id)).toMatchObject({ disabled: true, name: 'Disabled for good' });
+        // Query strings arrive as text, and are still read as the numbers and flags they stand for.
+        expect(ok(await request(t, 'GET', '/api/chats?limit=1&unread=false', { token: operator.token })).data.length).toBeLessThanOrEqual(1);
+      });
+
       // inbox.service.ts updateChat validates the assignee only when `changes.assigneeId` is truthy,
       // so "" skips the check and is stored as the assignee.
       it('answers 400 with errors.assigneeId for an empty assignee id', async () => {
