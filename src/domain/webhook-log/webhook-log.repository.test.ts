@@ -117,6 +117,19 @@ describe.each(testDialects)('searching a large webhook log (%s)', (dialect) => {
     expect(await search({ q: 'needle', from: T + SCAN_WINDOW_ROWS })).toEqual(['needle-new', 'm-1 needle-mid']);
   });
 
+  // A slow upload arrives first and gets its id last, once its body is in: at the edge of a window,
+  // its early arrival made the search stop before the next window, whose entries arrived later.
+  it('reads on past a window whose oldest entry arrived long before its id was made', async () => {
+    const edge = ids[TOTAL - SCAN_WINDOW_ROWS]!;
+    const target = TOTAL - SCAN_WINDOW_ROWS - 5;
+    await db().updateTable('webhook_events').set({ received_at: T - 30_000 }).where('id', '=', edge).execute();
+    try {
+      expect(await search({ q: `m-${target}`, from: T + target - 10 })).toEqual([`m-${target}`]);
+    } finally {
+      await db().updateTable('webhook_events').set({ received_at: T + TOTAL - SCAN_WINDOW_ROWS }).where('id', '=', edge).execute();
+    }
+  });
+
   it('aggregates stats over every chunk of a large window, entries of one same time across two chunks included', async () => {
     const stats = await webhookLogStats(db(), { from: T, to: T + TOTAL });
     expect(stats).toMatchObject({ total: TOTAL, byOutcome: { accepted: TOTAL }, latencyMs: { p50: 1, p95: 1 }, lastReceivedAt: T + TOTAL - 1 });

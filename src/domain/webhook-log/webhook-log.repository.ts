@@ -102,6 +102,13 @@ export async function findWebhookLogEntry(db: Executor, id: string): Promise<Web
 export const SCAN_WINDOW_ROWS = 5000;
 
 /**
+ * How much later than its arrival (`received_at`) an entry's id may be made: once its body is
+ * read, which the server allows 30 s (app.ts, requestTimeout), and a margin. A search from a time
+ * reads on until the windows are older than that time by this much.
+ */
+const ID_AFTER_ARRIVAL_MAX_MS = 60_000;
+
+/**
  * Newest first. Ids are UUIDv7, so ordering by id is ordering by arrival, and the id is the cursor.
  * A search by `q` or `event` reads the log in windows of SCAN_WINDOW_ROWS ids, newest first,
  * yielding to the event loop between two, until it has `limit` entries or reaches the oldest.
@@ -134,8 +141,10 @@ export async function listWebhookLogEntries(db: Executor, filter: WebhookLogFilt
     if (upper !== undefined) edgeQuery = edgeQuery.where('id', '<', upper);
     const edge = await edgeQuery.executeTakeFirst();
     found.push(...(await matching(upper, edge?.id, filter.limit - found.length)));
-    // Arrival order is id order: past `from`, older windows hold nothing to find.
-    if (!edge || found.length >= filter.limit || (filter.from !== undefined && Number(edge.received_at) < filter.from)) break;
+    // Id order is arrival order, give or take the time a body takes to arrive: well past `from`,
+    // older windows hold nothing to find.
+    const pastFrom = filter.from !== undefined && Number(edge?.received_at) < filter.from - ID_AFTER_ARRIVAL_MAX_MS;
+    if (!edge || found.length >= filter.limit || pastFrom) break;
     upper = edge.id;
     await turnOfEventLoop();
   }
