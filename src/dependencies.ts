@@ -56,7 +56,7 @@ export async function openDependencies(
     await database.close();
     throw error;
   }
-  const storeWarnings = await database.durabilityWarnings();
+  const storeWarnings = await database.settingWarnings();
   const lastAcceptedAt = await lastAcceptedWebhookAt(database.db);
   const metrics = createMetrics({
     enabled: config.metricsEnabled,

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createTestDatabase, testDialects } from '../../test/helpers/test-database.js';
+import { createTestDatabase, POSTGRES_ADMIN_URL, testDialects } from '../../test/helpers/test-database.js';
 import { openDatabase } from './database.js';
 
 describe.each(testDialects)('durability settings on %s', (dialect) => {
@@ -9,7 +9,7 @@ describe.each(testDialects)('durability settings on %s', (dialect) => {
     const database = await createTestDatabase(dialect);
     const handle = openDatabase(database.url);
     try {
-      expect(await handle.durabilityWarnings()).toEqual([]);
+      expect(await handle.settingWarnings()).toEqual([]);
       if (dialect === 'sqlite') {
         expect((await sql<{ synchronous: number }>`pragma synchronous`.execute(handle.db)).rows).toEqual([{ synchronous: 2 }]);
         expect((await sql<{ journal_mode: string }>`pragma journal_mode`.execute(handle.db)).rows).toEqual([{ journal_mode: 'wal' }]);
@@ -25,7 +25,7 @@ describe('durability warnings', () => {
   it('warns that an in-memory SQLite store keeps nothing', async () => {
     const handle = openDatabase('sqlite::memory:');
     try {
-      expect(await handle.durabilityWarnings()).toEqual([expect.stringMatching(/keeps nothing on disk/)]);
+      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/keeps nothing on disk/)]);
     } finally {
       await handle.close();
     }
@@ -41,10 +41,29 @@ describe('durability warnings', () => {
     // New sessions take the database's setting.
     const handle = openDatabase(database.url);
     try {
-      expect(await handle.durabilityWarnings()).toEqual([expect.stringMatching(/synchronous_commit=off/)]);
+      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/synchronous_commit=off/)]);
     } finally {
       await handle.close();
       await database.drop();
+    }
+  });
+
+  // lower() follows the database's LC_CTYPE: under C, "ДМИТРИЙ" stays as it is, and searches typed
+  // in another case than stored find nothing (a review's find), where SQLite finds them.
+  it.runIf(testDialects.includes('postgres'))('warns when the PostgreSQL database cannot fold case beyond ASCII', async () => {
+    const name = `backchat_c_locale_${process.pid}_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`create database ${name} template template0 encoding 'UTF8' lc_ctype 'C' lc_collate 'C'`);
+    const url = new URL(POSTGRES_ADMIN_URL);
+    url.pathname = `/${name}`;
+    const handle = openDatabase(url.toString());
+    try {
+      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/LC_CTYPE folds no letter beyond ASCII/)]);
+    } finally {
+      await handle.close();
+      await admin.query(`drop database ${name}`);
+      await admin.end();
     }
   });
 });

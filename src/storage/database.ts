@@ -9,11 +9,11 @@ import {
   lostConnection,
   notifyEventsCommitted,
   openPostgresDialect,
-  postgresDurabilityWarnings,
+  postgresSettingWarnings,
   writeLimitsOnly,
   writersLock,
 } from './dialects/postgres.js';
-import { openSqliteDialect, sqliteDurabilityWarnings } from './dialects/sqlite.js';
+import { openSqliteDialect, sqliteSettingWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -55,10 +55,11 @@ export interface DatabaseHandle {
    */
   readonly listenForCommittedEvents: ((onCommit: () => void, onError: (error: unknown) => void) => Promise<() => Promise<void>>) | null;
   /**
-   * Settings under which a 200 would not mean that the webhook is on disk (an in-memory store,
-   * PostgreSQL with fsync or synchronous_commit off); empty when none. Checked at start.
+   * Store settings worth fixing: under which a 200 would not mean that the webhook is on disk (an
+   * in-memory store, PostgreSQL with fsync or synchronous_commit off), or searches would not fold
+   * case (a PostgreSQL database of the C locale); empty when none. Checked at start.
    */
-  durabilityWarnings(): Promise<string[]>;
+  settingWarnings(): Promise<string[]>;
   /** What keeps the store from serving (unreachable, migrations pending); empty when ready. */
   readiness(): Promise<string[]>;
   /** Closes the connection(s); safe to call twice. */
@@ -83,7 +84,7 @@ export function openDatabase(
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap({ db, writerDb: db }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteDurabilityWarnings(db, databaseUrl === 'sqlite::memory:'));
+    return wrap({ db, writerDb: db }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteSettingWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const reads = openPostgresDialect(databaseUrl, READ_CONNECTIONS);
@@ -105,7 +106,7 @@ export function openDatabase(
         lostConnection,
       },
       (onCommit, onError) => listenForCommittedEvents(databaseUrl, onCommit, onError),
-      () => postgresDurabilityWarnings(db),
+      () => postgresSettingWarnings(db),
     );
   }
   throw new Error(`Unsupported DATABASE_URL: ${databaseUrl.split(':', 1)[0]}:…`);
@@ -123,7 +124,7 @@ function wrap(
   dialect: DialectName,
   writers: WriterHooks,
   listen: DatabaseHandle['listenForCommittedEvents'],
-  durabilityWarnings: () => Promise<string[]>,
+  settingWarnings: () => Promise<string[]>,
 ): DatabaseHandle {
   let closing: Promise<void> | undefined;
   return {
@@ -132,7 +133,7 @@ function wrap(
     dialect,
     writers,
     listenForCommittedEvents: listen,
-    durabilityWarnings,
+    settingWarnings,
     async readiness() {
       // On the writers' pool: what webhooks need. Reads that took every connection of their own
       // pool (an operator's slow search) must not take the instance out of a load balancer.

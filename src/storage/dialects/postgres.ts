@@ -101,16 +101,24 @@ function outgrownBySchema(error: unknown): boolean {
   return code === '42703' || code === '42P01' || code === '42883' || code === '42804';
 }
 
-/** Server settings under which a commit can return before it is on disk. */
-export async function postgresDurabilityWarnings(db: Kysely<Database>): Promise<string[]> {
-  const { rows } = await sql<{ fsync: string; synchronous_commit: string }>`
-    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`.execute(db);
+/**
+ * Server settings under which a commit can return before it is on disk, and a database whose
+ * lower() folds no letter beyond ASCII (its LC_CTYPE is C), under which operators' searches are
+ * case-insensitive for Latin letters only, unlike on SQLite.
+ */
+export async function postgresSettingWarnings(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ fsync: string; synchronous_commit: string; folds_cyrillic: boolean }>`
+    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
+      lower('ДМИТРИЙ') = 'дмитрий' as folds_cyrillic`.execute(db);
   const settings = rows[0]!;
   const warnings: string[] = [];
   if (settings.fsync === 'off') warnings.push('PostgreSQL runs with fsync=off: a crash of its machine can lose webhooks answered 200, and corrupt the database.');
   // on, local, remote_write and remote_apply all flush the local WAL before a commit returns.
   if (settings.synchronous_commit === 'off') {
     warnings.push("PostgreSQL runs with synchronous_commit=off: a 200 can come before the webhook is on disk, and a crash can lose it. Set it to on for backchat's database or role.");
+  }
+  if (!settings.folds_cyrillic) {
+    warnings.push("The PostgreSQL database's LC_CTYPE folds no letter beyond ASCII (the C locale): searches find 'Дмитрий' only as typed. Create it with a UTF-8 locale (LC_CTYPE 'C.UTF-8' or 'en_US.UTF-8').");
   }
   return warnings;
 }

@@ -63,7 +63,7 @@ export function openSqliteDialect(location: string, writeLockTimeoutMs: number, 
 const LOCK_RETRY_MS = 10;
 
 /** Settings under which a commit would return before it is on disk. */
-export async function sqliteDurabilityWarnings(db: Kysely<Database>, inMemory: boolean): Promise<string[]> {
+export async function sqliteSettingWarnings(db: Kysely<Database>, inMemory: boolean): Promise<string[]> {
   if (inMemory) return ['DATABASE_URL=sqlite::memory: keeps nothing on disk: every webhook answered 200 is lost when backchat stops.'];
   const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(db);
   const { rows: journal } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
