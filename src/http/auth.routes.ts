@@ -51,12 +51,20 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
       const admission = await throttle.admit(keys, now());
       if (!admission.admitted) {
         reply.header('retry-after', String(admission.retryAfterSeconds));
-        throw new AppError('too_many_requests', 429, `Too many failed logins; try again in ${admission.retryAfterSeconds} s`);
+        const why = admission.inProgress ? 'Too many logins at once' : 'Too many failed logins';
+        throw new AppError('too_many_requests', 429, `${why}; try again in ${admission.retryAfterSeconds} s`);
       }
-      const session = await login(db, { email, password }, now(), options.sessionTtlMs);
+      let session: Awaited<ReturnType<typeof login>> = undefined;
+      try {
+        session = await login(db, { email, password }, now(), options.sessionTtlMs);
+      } finally {
+        // A wrong password, or one that could not be checked, stays counted. An attempt that
+        // cannot be ended stays in progress until its window ends, which at worst shortens a
+        // refusal's wait to a second: logged, not answered with a 500.
+        const ending = session ? throttle.succeeded(keys, admission.countedIn) : throttle.failed(keys, admission.countedIn);
+        await ending.catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a login attempt was not ended'));
+      }
       if (!session) throw new AppError('unauthorized', 401, 'Wrong email or password');
-      // The session exists now: a count that cannot be taken back only expires with its window.
-      await throttle.succeeded(keys, admission.addressWindowStartedAt).catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a successful login was not taken back'));
       return { token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), user: presentUser(session.user) };
     },
   );

@@ -183,7 +183,10 @@ export interface WebhookLogPurgeTable {
 export interface LoginFailuresTable {
   /** `account:<normalised email>` or `address:<IPv4 address, or IPv6 /64>`. */
   key: string;
+  /** Attempts of the window, counted before their password was checked, less those taken back. */
   failures: number;
+  /** Of those, the ones whose password is being checked now. */
+  in_progress: Generated<number>;
   window_started_at: number;
 }
 

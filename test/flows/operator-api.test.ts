@@ -1127,6 +1127,23 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => attempt(user.email, `guess ${i}`, `10.5.0.${i + 1}`)));
       expect(answers.filter((r) => r.statusCode === 401)).toHaveLength(3);
       expect(answers.filter((r) => r.statusCode === 429)).toHaveLength(7);
+      // The three were wrong: the account is locked for the window now.
+      expectThrottled(await attempt(user.email, 'guess 11', '10.5.0.11'), 60);
+    });
+
+    // Right passwords in a burst from one address were refused for the whole window, although
+    // the count fell back as soon as they were checked (a review's find).
+    it('asks a burst of right passwords from one address to wait a second, not the window', async () => {
+      const users = await Promise.all(Array.from({ length: 6 }, () => createUser(t)));
+      const answers = await Promise.all(users.map(({ user, password }) => attempt(user.email, password!, '10.5.1.1')));
+      // Every attempt is counted before the first password check ends (argon2 takes tens of ms).
+      expect(answers.filter((r) => r.statusCode === 200)).toHaveLength(3);
+      for (const [i, answer] of answers.entries()) {
+        if (answer.statusCode === 200) continue;
+        expectError(answer, 429, 'Too many logins at once; try again in 1 s');
+        expect(answer.headers['retry-after']).toBe('1');
+        expect((await attempt(users[i]!.user.email, users[i]!.password!, '10.5.1.1')).statusCode).toBe(200);
+      }
     });
 
     it('counts an IPv6 /64 as one address', async () => {

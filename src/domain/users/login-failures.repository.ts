@@ -4,44 +4,50 @@ import type { Executor } from '../../storage/executor.js';
 export interface LoginFailures {
   key: string;
   failures: number;
+  /** Of `failures`, the attempts whose password is being checked now. */
+  inProgress: number;
   windowStartedAt: number;
 }
 
 /**
- * Counts one attempt for `key` in one statement, so that instances counting the same key at once
- * both count; returns the count after it. A window that started at or before
+ * Counts one attempt for `key`, in progress, in one statement, so that instances counting the same
+ * key at once both count; returns the count after it. A window that started at or before
  * `windowStartedAfter` has ended and starts again at `now` with this attempt.
  */
 export async function countLoginAttempt(db: Executor, key: string, now: number, windowStartedAfter: number): Promise<LoginFailures> {
   const row = await db
     .insertInto('login_failures')
-    .values({ key, failures: 1, window_started_at: now })
+    .values({ key, failures: 1, in_progress: 1, window_started_at: now })
     .onConflict((oc) =>
       oc.column('key').doUpdateSet((eb) => {
         const ended = eb('login_failures.window_started_at', '<=', windowStartedAfter);
         // Both read the row as it was before this update (SQL evaluates every SET on the old row).
         return {
           failures: eb.case().when(ended).then(1).else(eb('login_failures.failures', '+', 1)).end(),
+          in_progress: eb.case().when(ended).then(1).else(eb('login_failures.in_progress', '+', 1)).end(),
           window_started_at: eb.case().when(ended).then(now).else(eb.ref('login_failures.window_started_at')).end(),
         };
       }),
     )
-    .returning(['key', 'failures', 'window_started_at'])
+    .returning(['key', 'failures', 'in_progress', 'window_started_at'])
     .executeTakeFirstOrThrow();
-  return { key: row.key, failures: row.failures, windowStartedAt: row.window_started_at };
+  return { key: row.key, failures: row.failures, inProgress: row.in_progress, windowStartedAt: row.window_started_at };
 }
 
 /**
- * Takes back one counted attempt of `key` (it turned out good), if its window is still the one it
- * was counted in: taken from a newer window, it would hand out an extra try there.
+ * Ends one attempt of `key` in progress: a failure stays counted; an attempt that turned out good
+ * (`taken back`) is uncounted too. Only in the window it was counted in: taken from a newer
+ * window, it would hand out an extra try there.
  */
-export async function uncountLoginAttempt(db: Executor, key: string, windowStartedAt: number): Promise<void> {
+export async function endLoginAttempt(db: Executor, key: string, windowStartedAt: number, outcome: 'failed' | 'taken back'): Promise<void> {
   await db
     .updateTable('login_failures')
-    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .set((eb) => ({
+      in_progress: eb.case().when('in_progress', '>', 0).then(eb('in_progress', '-', 1)).else(0).end(),
+      ...(outcome === 'taken back' && { failures: eb.case().when('failures', '>', 0).then(eb('failures', '-', 1)).else(0).end() }),
+    }))
     .where('key', '=', key)
     .where('window_started_at', '=', windowStartedAt)
-    .where('failures', '>', 0)
     .execute();
 }
 

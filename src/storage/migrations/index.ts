@@ -16,6 +16,7 @@ import * as contactRawTime from './0010-contact-raw-time.js';
 import * as dropStaleIndexes from './0011-drop-stale-indexes.js';
 import * as replayOfIndex from './0012-replay-of-index.js';
 import * as bodyPurgeMark from './0013-body-purge-mark.js';
+import * as loginAttemptsInProgress from './0014-login-attempts-in-progress.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -32,6 +33,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011-drop-stale-indexes': dropStaleIndexes,
   '0012-replay-of-index': replayOfIndex,
   '0013-body-purge-mark': bodyPurgeMark,
+  '0014-login-attempts-in-progress': loginAttemptsInProgress,
 };
 
 export class MigrationError extends Error {
