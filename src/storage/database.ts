@@ -2,7 +2,7 @@
  * Opens the store named by DATABASE_URL. Only this file and dialects/ know which engine is
  * underneath; everything else talks Kysely.
  */
-import { Kysely, sql } from 'kysely';
+import { Kysely, SqliteAdapter, sql } from 'kysely';
 import { pendingMigrations } from './migrations/index.js';
 import {
   listenForCommittedEvents,
@@ -17,6 +17,14 @@ import { openSqliteDialect, sqliteSettingWarnings } from './dialects/sqlite.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * Whether a statement on `db` holds the event loop while it runs: SQLite's do (better-sqlite3 is
+ * synchronous), so a long read must be cut into short ones; PostgreSQL's run in its server.
+ */
+export function statementsHoldEventLoop(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof SqliteAdapter;
+}
 
 /** What write transactions do so that every instance sees committed events in order, and none waits unbounded. */
 export interface WriterHooks {

@@ -1,9 +1,11 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { Executor } from '../../storage/executor.js';
+import { statementsHoldEventLoop } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
+import { turnOfEventLoop } from '../../storage/in-chunks.js';
 import { containsPattern, likeEscaped, likeFolded, phonePatterns } from '../../storage/like.js';
 import { prepareQuery } from '../../storage/prepared.js';
-import type { ChatsTable } from '../../storage/schema.js';
+import type { ChatsTable, Database } from '../../storage/schema.js';
 import type { Chat, ChatKey, ChatListQuery, ChatStatus } from './chats.types.js';
 
 function toChat(row: Selectable<ChatsTable>): Chat {
@@ -98,51 +100,82 @@ export async function recordMessageOnChat(
 }
 
 /**
+ * Chats a search by text reads at most per statement on SQLite. Matching a message's text reads
+ * every message of the chats it looks at, and SQLite's statements run on the event loop: one
+ * statement over 20,000 chats and 300,000 messages held every webhook for 0.7 s (a review's find).
+ * A window at a time, newest activity first, with turns between. (On PostgreSQL, where statements
+ * hold nothing and a window's round trips made the same search 3.6 times slower, one statement.)
+ */
+export const CHAT_SCAN_WINDOW = 500;
+
+/**
  * Newest activity first; ties broken by id so that the keyset cursor is stable. `phoneDigits`:
  * what `q` means as a phone number (`phoneSearchDigits`).
  */
 export async function listChats(db: Executor, query: ChatListQuery, phoneDigits: readonly string[] = []): Promise<Chat[]> {
-  let select = db.selectFrom('chats').selectAll('chats').orderBy('chats.last_activity_at', 'desc').orderBy('chats.id', 'desc').limit(query.limit);
-  if (query.status) select = select.where('chats.status', '=', query.status);
-  if (query.assignee === 'none') select = select.where('chats.assignee_id', 'is', null);
-  else if (query.assignee) select = select.where('chats.assignee_id', '=', query.assignee);
-  if (query.unread !== undefined) select = select.where('chats.unread_count', query.unread ? '>' : '=', 0);
-  if (query.after) {
-    const { lastActivityAt, id } = query.after;
-    select = select.where((eb) =>
-      eb.or([eb('chats.last_activity_at', '<', lastActivityAt), eb.and([eb('chats.last_activity_at', '=', lastActivityAt), eb('chats.id', '<', id)])]),
-    );
+  /** The chats that pass every filter but `q`, in list order, after the `after` position. */
+  const listed = (after: ChatListQuery['after']) => {
+    let select = db.selectFrom('chats').orderBy('chats.last_activity_at', 'desc').orderBy('chats.id', 'desc');
+    if (query.status) select = select.where('chats.status', '=', query.status);
+    if (query.assignee === 'none') select = select.where('chats.assignee_id', 'is', null);
+    else if (query.assignee) select = select.where('chats.assignee_id', '=', query.assignee);
+    if (query.unread !== undefined) select = select.where('chats.unread_count', query.unread ? '>' : '=', 0);
+    if (after) {
+      const { lastActivityAt, id } = after;
+      select = select.where((eb) =>
+        eb.or([eb('chats.last_activity_at', '<', lastActivityAt), eb.and([eb('chats.last_activity_at', '=', lastActivityAt), eb('chats.id', '<', id)])]),
+      );
+    }
+    return select;
+  };
+  if (!query.q) return (await listed(query.after).selectAll('chats').limit(query.limit).execute()).map(toChat);
+
+  // Case-insensitive on both stores (likeFolded): SQLite's LIKE folds ASCII only, PostgreSQL's none.
+  const pattern = containsPattern(query.q);
+  const phones = phonePatterns(query.q, phoneDigits);
+  /**
+   * That the chat's contact or one of its messages matches `q`, looking only at `window`'s when
+   * given. The subqueries name the window's rows: correlated with `chats` instead, PostgreSQL
+   * hashed every message and contact of the store once per window.
+   */
+  const matches = (eb: ExpressionBuilder<Database, 'chats'>, window?: { chatIds: string[]; contactIds: string[] }) => {
+    const byMessage = eb.selectFrom('messages').select('messages.chat_id').where(likeFolded('messages.text', pattern));
+    const conditions = [eb('chats.id', 'in', window ? byMessage.where('messages.chat_id', 'in', window.chatIds) : byMessage)];
+    if (!window || window.contactIds.length > 0) {
+      const byContact = eb
+        .selectFrom('contacts')
+        .select('contacts.id')
+        .where((inner) => inner.or([likeFolded('contacts.name', pattern), ...phones.map((phone) => likeEscaped('contacts.phone', phone)), likeFolded('contacts.username', pattern)]));
+      conditions.push(eb('chats.contact_id', 'in', window ? byContact.where('contacts.id', 'in', window.contactIds) : byContact));
+    }
+    return eb.or(conditions);
+  };
+  if (!statementsHoldEventLoop(db)) {
+    return (await listed(query.after).selectAll('chats').where((eb) => matches(eb)).limit(query.limit).execute()).map(toChat);
   }
-  if (query.q) {
-    // Case-insensitive on both stores (likeFolded): SQLite's LIKE folds ASCII only, PostgreSQL's none.
-    const pattern = containsPattern(query.q);
-    const phones = phonePatterns(query.q, phoneDigits);
-    select = select.where((eb) =>
-      eb.or([
-        eb.exists(
-          eb
-            .selectFrom('contacts')
-            .select('contacts.id')
-            .whereRef('contacts.id', '=', 'chats.contact_id')
-            .where((inner) =>
-              inner.or([
-                likeFolded('contacts.name', pattern),
-                ...phones.map((phone) => likeEscaped('contacts.phone', phone)),
-                likeFolded('contacts.username', pattern),
-              ]),
-            ),
-        ),
-        eb.exists(
-          eb
-            .selectFrom('messages')
-            .select('messages.id')
-            .whereRef('messages.chat_id', '=', 'chats.id')
-            .where(likeFolded('messages.text', pattern)),
-        ),
-      ]),
-    );
+
+  const found: Chat[] = [];
+  let after = query.after;
+  for (;;) {
+    const window = await listed(after).select(['chats.id', 'chats.last_activity_at', 'chats.contact_id']).limit(CHAT_SCAN_WINDOW).execute();
+    if (window.length === 0) return found;
+    const chatIds = window.map((chat) => chat.id);
+    const contactIds = window.flatMap((chat) => (chat.contact_id === null ? [] : [chat.contact_id]));
+    const rows = await db
+      .selectFrom('chats')
+      .selectAll('chats')
+      .where('chats.id', 'in', chatIds)
+      .where((eb) => matches(eb, { chatIds, contactIds }))
+      .orderBy('chats.last_activity_at', 'desc')
+      .orderBy('chats.id', 'desc')
+      .limit(query.limit - found.length)
+      .execute();
+    found.push(...rows.map(toChat));
+    const last = window[window.length - 1]!;
+    if (window.length < CHAT_SCAN_WINDOW || found.length >= query.limit) return found;
+    after = { lastActivityAt: last.last_activity_at, id: last.id };
+    await turnOfEventLoop();
   }
-  return (await select.execute()).map(toChat);
 }
 
 export async function listChatsOfContact(db: Executor, contactId: string): Promise<Chat[]> {
