@@ -50,13 +50,14 @@ export async function openDependencies(
   const database = openDatabase(config.databaseUrl, (error) => logger.error({ err: error }, 'store background work failed'), {
     writeLockTimeoutMs: config.writeLockTimeoutSeconds * 1000,
   });
+  let storeWarnings: string[];
   try {
     await migrateToLatest(database.db);
+    storeWarnings = await database.settingWarnings();
   } catch (error) {
     await database.close();
     throw error;
   }
-  const storeWarnings = await database.settingWarnings();
   const lastAcceptedAt = await lastAcceptedWebhookAt(database.db);
   const metrics = createMetrics({
     enabled: config.metricsEnabled,

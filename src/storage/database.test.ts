@@ -48,22 +48,36 @@ describe('durability warnings', () => {
     }
   });
 
-  // lower() follows the database's LC_CTYPE: under C, "ДМИТРИЙ" stays as it is, and searches typed
-  // in another case than stored find nothing (a review's find), where SQLite finds them.
-  it.runIf(testDialects.includes('postgres'))('warns when the PostgreSQL database cannot fold case beyond ASCII', async () => {
-    const name = `backchat_c_locale_${process.pid}_${Date.now()}`;
+  /** Opens a throwaway PostgreSQL database created with `options` (encoding and locale), and drops it after `use`. */
+  const withPostgresDatabase = async (options: string, use: (handle: ReturnType<typeof openDatabase>) => Promise<void>) => {
+    const name = `backchat_settings_${process.pid}_${Date.now()}`;
     const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
     await admin.connect();
-    await admin.query(`create database ${name} template template0 encoding 'UTF8' lc_ctype 'C' lc_collate 'C'`);
+    await admin.query(`create database ${name} template template0 ${options}`);
     const url = new URL(POSTGRES_ADMIN_URL);
     url.pathname = `/${name}`;
     const handle = openDatabase(url.toString());
     try {
-      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/LC_CTYPE folds no letter beyond ASCII/)]);
+      await use(handle);
     } finally {
       await handle.close();
       await admin.query(`drop database ${name}`);
       await admin.end();
     }
-  });
+  };
+
+  // lower() follows the database's LC_CTYPE: under C, "ДМИТРИЙ" stays as it is, and searches typed
+  // in another case than stored find nothing (a review's find), where SQLite finds them.
+  it.runIf(testDialects.includes('postgres'))('warns when the PostgreSQL database cannot fold case beyond ASCII', () =>
+    withPostgresDatabase("encoding 'UTF8' lc_ctype 'C' lc_collate 'C'", async (handle) => {
+      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/LC_CTYPE folds no letter beyond ASCII/)]);
+    }),
+  );
+
+  // Asking a LATIN1 database how it folds "ДМИТРИЙ" failed the query, and with it the start.
+  it.runIf(testDialects.includes('postgres'))('warns, and still opens, when the PostgreSQL database is not UTF-8', () =>
+    withPostgresDatabase("encoding 'LATIN1' lc_ctype 'C' lc_collate 'C'", async (handle) => {
+      expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/encoding is LATIN1, not UTF8/)]);
+    }),
+  );
 });

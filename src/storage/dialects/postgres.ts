@@ -102,14 +102,15 @@ function outgrownBySchema(error: unknown): boolean {
 }
 
 /**
- * Server settings under which a commit can return before it is on disk, and a database whose
- * lower() folds no letter beyond ASCII (its LC_CTYPE is C), under which operators' searches are
- * case-insensitive for Latin letters only, unlike on SQLite.
+ * Server settings under which a commit can return before it is on disk; a database whose encoding
+ * is not UTF-8, which cannot store most customers' text; and one whose lower() folds no letter
+ * beyond ASCII (its LC_CTYPE is C), under which operators' searches are case-insensitive for Latin
+ * letters only, unlike on SQLite.
  */
 export async function postgresSettingWarnings(db: Kysely<Database>): Promise<string[]> {
-  const { rows } = await sql<{ fsync: string; synchronous_commit: string; folds_cyrillic: boolean }>`
+  const { rows } = await sql<{ fsync: string; synchronous_commit: string; encoding: string }>`
     select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
-      lower('ДМИТРИЙ') = 'дмитрий' as folds_cyrillic`.execute(db);
+      current_setting('server_encoding') as encoding`.execute(db);
   const settings = rows[0]!;
   const warnings: string[] = [];
   if (settings.fsync === 'off') warnings.push('PostgreSQL runs with fsync=off: a crash of its machine can lose webhooks answered 200, and corrupt the database.');
@@ -117,7 +118,13 @@ export async function postgresSettingWarnings(db: Kysely<Database>): Promise<str
   if (settings.synchronous_commit === 'off') {
     warnings.push("PostgreSQL runs with synchronous_commit=off: a 200 can come before the webhook is on disk, and a crash can lose it. Set it to on for backchat's database or role.");
   }
-  if (!settings.folds_cyrillic) {
+  if (settings.encoding !== 'UTF8') {
+    // Nor can it be asked how it folds Cyrillic: the question itself would not be understood.
+    warnings.push(`The PostgreSQL database's encoding is ${settings.encoding}, not UTF8: a webhook with text outside it (Cyrillic, emoji) fails with a 500. Create it with -E UTF8.`);
+    return warnings;
+  }
+  const { rows: folding } = await sql<{ folds: boolean }>`select lower('ДМИТРИЙ') = 'дмитрий' as folds`.execute(db);
+  if (!folding[0]!.folds) {
     warnings.push("The PostgreSQL database's LC_CTYPE folds no letter beyond ASCII (the C locale): searches find 'Дмитрий' only as typed. Create it with a UTF-8 locale (LC_CTYPE 'C.UTF-8' or 'en_US.UTF-8').");
   }
   return warnings;
