@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { stringify as stableStringify } from 'safe-stable-stringify';
 import { parseIsoTime } from '../domain/iso-time.js';
-import { truncatedText } from '../domain/storable-text.js';
+import { storableText, truncatedText } from '../domain/storable-text.js';
 import type { ContactUpdate } from '../domain/contacts/contacts.types.js';
 import { toDeliveryStatus } from '../domain/messages/delivery-status.js';
 import type { IncomingMessage } from '../domain/messages/messages.types.js';
@@ -315,10 +315,15 @@ function linkOf(value: unknown): string | null | undefined {
   return typeof value === 'string' && value.length > MAX_LINK ? undefined : (value as string | null | undefined);
 }
 
-/** Wazzup24's media links name the file in their query: `…/?filename=photo.jpg`. */
+/**
+ * Wazzup24's media links name the file in their query: `…/?filename=photo.jpg`. Decoded, `%00`
+ * is a U+0000 that no JSON escape announced, which PostgreSQL refuses (a 500 for the whole body,
+ * a review's find): made storable like the body's own text.
+ */
 function fileNameOf(uri: string): string | null {
   try {
-    return new URL(uri).searchParams.get('filename');
+    const name = new URL(uri).searchParams.get('filename');
+    return name === null ? null : storableText(name);
   } catch {
     return null;
   }

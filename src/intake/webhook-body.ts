@@ -4,7 +4,7 @@
  * The body's shape says its format: the seed's `{event, data}`, or Wazzup24 v3's keyed arrays.
  */
 import secureJson from 'secure-json-parse';
-import { mayHoldUnstorableText, storableText } from '../domain/storable-text.js';
+import { mayHoldUnstorableText, storableText, truncatedText } from '../domain/storable-text.js';
 import { limitFieldErrors, type FieldErrors } from '../errors.js';
 import type { EventReading, IntakeEvent } from './intake-event.js';
 import { nestsDeeperThan, tooDeepMessage } from './json-depth.js';
@@ -69,7 +69,8 @@ export function parseWebhookBody(raw: Buffer | undefined, reading: BodyReading):
     if (!v3.ok) return { ok: false, event: null, errors: limitFieldErrors(v3.errors) };
     return { ok: true, format: 'wazzup_v3', events: v3.events, label: v3.label, itemErrors: limitFieldErrors(v3.itemErrors), signature: record.signature };
   }
-  const eventName = typeof record.event === 'string' ? record.event.slice(0, 64) : null;
+  // Never cut through an emoji: half of one is stored differently by the two stores.
+  const eventName = typeof record.event === 'string' ? truncatedText(record.event, 64) : null;
   const seed = parseSeedBody(record, reading);
   if (!seed.ok) return { ok: false, event: eventName, errors: seed.errors };
   return { ok: true, format: 'seed', events: [seed.event], label: seed.event.kind, itemErrors: {}, signature: record.signature };

@@ -131,6 +131,15 @@ describe.each(testDialects)('hostile bodies on %s', (dialect) => {
     expect(logged.raw_body).toBe(raw);
   });
 
+  // The webhook log keeps an unknown event's name cut to 64 units: cut through an emoji, SQLite
+  // kept bytes that are no text, PostgreSQL U+FFFD.
+  it('logs an over-long unknown event name cut before an emoji, never through it', async () => {
+    const name = `${'e'.repeat(63)}\u{1f600}${dialect}`;
+    expect((await t.postWebhook({ event: name, data: {} })).statusCode).toBe(400);
+    const logged = await t.deps.database.db.selectFrom('webhook_events').select('event').where('event', 'like', 'eeee%').execute();
+    expect(logged).toEqual([{ event: 'e'.repeat(63) }]);
+  });
+
   it('refuses numbers no column can hold, and integer ids that lost digits in parsing, with 400', async () => {
     const message = (data: string) => `{"event":"message","data":{"chatId":"big_chat","type":"file","from":"+7 777 123 45 67","timestamp":1640995200,${data}}}`;
     const tooLarge = await t.postWebhook(message('"id":"big_1","file":{"url":"https://example.com/f","size":1e20}'));

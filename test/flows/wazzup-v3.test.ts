@@ -513,6 +513,17 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(contact).toMatchObject({ name: 'a'.repeat(254), username: 'u'.repeat(255), avatar_url: 'https://example.com/a.jpg' });
   });
 
+  // Decoded from the link, "%00" was a U+0000 PostgreSQL refused: a 500 for the whole body, for
+  // ever, the valid items beside it never stored (a review's find).
+  it('stores a file name whose link encodes U+0000 as U+FFFD, on both stores alike, and the items beside it', async () => {
+    const text = item({ chatId: '77015550015', text: 'beside it' });
+    const image = item({ chatId: '77015550015', type: 'image', contentUri: 'https://store.wazzup24.com/x?filename=a%00b.jpg' });
+    const response = await t.postWebhook({ messages: [text, image] });
+    expect(response.statusCode).toBe(200);
+    expect((await messageRow(text.messageId))?.text).toBe('beside it');
+    expect((await messageRow(image.messageId))?.file_name).toBe('a\ufffdb.jpg');
+  });
+
   it('answers 400 when no item of a batch is valid, or the shape is wrong', async () => {
     const none = await t.postWebhook({ messages: [{ chatId: '1' }], statuses: [{ status: 'read' }] });
     expect(none.statusCode).toBe(400);
