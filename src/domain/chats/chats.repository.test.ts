@@ -1,4 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import BetterSqlite3 from 'better-sqlite3';
+import { sql, type KyselyPlugin } from 'kysely';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { testDialects, useMigratedDatabase } from '../../../test/helpers/test-database.js';
 import { newId } from '../../storage/ids.js';
 import { CHAT_SCAN_WINDOW, listChats } from './chats.repository.js';
@@ -63,5 +65,54 @@ describe.each(testDialects)('searching many chats (%s)', (dialect) => {
     await search({ q: 'nothing like it' });
     searching = false;
     expect(turns).toBeGreaterThanOrEqual(Math.ceil(TOTAL / CHAT_SCAN_WINDOW) - 1);
+  });
+
+  // Lists of every length made statements of as many texts, each prepared and kept in the
+  // connection's cache: 100 MB after a few hundred searches (a review's find).
+  it.runIf(dialect === 'sqlite')('prepares one statement text for windows of any size', async () => {
+    const prepare = vi.spyOn(BetterSqlite3.prototype, 'prepare');
+    try {
+      const all = await listChats(db(), { limit: TOTAL });
+      // Cursors that leave last windows of 99, 59 and 19 chats.
+      for (const left of [100, 60, 20]) {
+        const cursor = all[all.length - left]!;
+        // A filter no other test uses, so that none of its statements is prepared yet.
+        await search({ q: 'parcel', unread: false, after: { lastActivityAt: cursor.lastActivityAt, id: cursor.id } });
+      }
+      const searches = new Set(prepare.mock.calls.map(([source]) => source).filter((source) => source.includes('from "messages"')));
+      expect(searches.size).toBe(1);
+    } finally {
+      prepare.mockRestore();
+    }
+  });
+
+  // A webhook may commit between a window's read and its search: a chat closed meanwhile was
+  // returned by a search for open chats (a review's find).
+  it.runIf(dialect === 'sqlite')('keeps to its filters when a chat changes between reading a window and searching it', async () => {
+    const { rows } = await sql<{ file: string }>`pragma database_list`.execute(db());
+    const oldest = (await db().selectFrom('chats').select('id').where('external_id', '=', 'chat-0').executeTakeFirstOrThrow()).id;
+    const closeOldest = (status: string) => {
+      const other = new BetterSqlite3(rows[0]!.file);
+      other.prepare('update chats set status = ? where id = ?').run(status, oldest);
+      other.close();
+    };
+    let closed = false;
+    const betweenTheTwo: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        // The window that holds the oldest chat has been read; its search comes next.
+        if (!closed && args.result.rows.some((row) => row.id === oldest && !('external_id' in row))) {
+          closed = true;
+          closeOldest('closed');
+        }
+        return args.result;
+      },
+    };
+    try {
+      expect(await listChats(db().withPlugin(betweenTheTwo), { q: 'parcel', status: 'open', limit: 10 })).toEqual([]);
+      expect(closed).toBe(true);
+    } finally {
+      closeOldest('open');
+    }
   });
 });
