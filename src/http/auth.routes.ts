@@ -59,8 +59,8 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
         session = await login(db, { email, password }, now(), options.sessionTtlMs);
       } finally {
         // A wrong password, or one that could not be checked, stays counted. An attempt that
-        // cannot be ended stays in progress until its window ends, which at worst shortens a
-        // refusal's wait to a second: logged, not answered with a 500.
+        // cannot be ended stays in progress for a minute at most, during which a refusal asks to
+        // wait a second rather than the window: logged, not answered with a 500.
         const ending = session ? throttle.succeeded(keys, admission.countedIn) : throttle.failed(keys, admission.countedIn);
         await ending.catch((error: unknown) => request.log.warn({ err: error }, 'login throttle: a login attempt was not ended'));
       }

@@ -185,8 +185,10 @@ export interface LoginFailuresTable {
   key: string;
   /** Attempts of the window, counted before their password was checked, less those taken back. */
   failures: number;
-  /** Of those, the ones whose password is being checked now. */
+  /** Of those, the ones whose password is being checked now, as long as `in_progress_until` has not passed. */
   in_progress: Generated<number>;
+  /** When the last attempt admitted would be over, however long its check: after it, none is in progress. */
+  in_progress_until: Generated<number>;
   window_started_at: number;
 }
 

@@ -10,21 +10,25 @@ export interface LoginFailures {
 }
 
 /**
- * Counts one attempt for `key`, in progress, in one statement, so that instances counting the same
- * key at once both count; returns the count after it. A window that started at or before
- * `windowStartedAfter` has ended and starts again at `now` with this attempt.
+ * Counts one attempt for `key`, in progress until `now + maxAttemptMs`, in one statement, so that
+ * instances counting the same key at once both count; returns the count after it. A window that
+ * started at or before `windowStartedAfter` has ended and starts again at `now` with this attempt;
+ * attempts still in progress past their time were never ended (their process died), and are
+ * forgotten.
  */
-export async function countLoginAttempt(db: Executor, key: string, now: number, windowStartedAfter: number): Promise<LoginFailures> {
+export async function countLoginAttempt(db: Executor, key: string, now: number, windowStartedAfter: number, maxAttemptMs: number): Promise<LoginFailures> {
   const row = await db
     .insertInto('login_failures')
-    .values({ key, failures: 1, in_progress: 1, window_started_at: now })
+    .values({ key, failures: 1, in_progress: 1, in_progress_until: now + maxAttemptMs, window_started_at: now })
     .onConflict((oc) =>
       oc.column('key').doUpdateSet((eb) => {
         const ended = eb('login_failures.window_started_at', '<=', windowStartedAfter);
-        // Both read the row as it was before this update (SQL evaluates every SET on the old row).
+        const stale = eb('login_failures.in_progress_until', '<=', now);
+        // Every SET reads the row as it was before this update.
         return {
           failures: eb.case().when(ended).then(1).else(eb('login_failures.failures', '+', 1)).end(),
-          in_progress: eb.case().when(ended).then(1).else(eb('login_failures.in_progress', '+', 1)).end(),
+          in_progress: eb.case().when(eb.or([ended, stale])).then(1).else(eb('login_failures.in_progress', '+', 1)).end(),
+          in_progress_until: now + maxAttemptMs,
           window_started_at: eb.case().when(ended).then(now).else(eb.ref('login_failures.window_started_at')).end(),
         };
       }),

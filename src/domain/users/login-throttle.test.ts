@@ -57,6 +57,24 @@ describe.each(testDialects)('login throttle (%s)', (dialect) => {
     expect(await count('address:10.7.2.1')).toBe(2);
   });
 
+  // Its process died during the check: without a time limit, every refusal of the window said
+  // "try again in 1 s" (a review's find).
+  it('forgets an attempt never ended once no login could still be running', async () => {
+    const WINDOW = 15 * 60_000;
+    const long = createLoginThrottle(db(), { maxFailures: 3, windowMs: WINDOW });
+    const keys = loginKeys('crashed@example.com', '10.7.3.1');
+    expect((await long.admit(keys, T)).admitted).toBe(true);
+    for (let i = 0; i < 2; i += 1) {
+      const admission = await long.admit(keys, T);
+      if (!admission.admitted) throw new Error('expected to be admitted');
+      await long.failed(keys, admission.countedIn);
+    }
+    // Two failed, one never ended: refused for a second while that one may still be running.
+    expect(await long.admit(keys, T + 30_000)).toEqual({ admitted: false, retryAfterSeconds: 1, inProgress: true });
+    // A minute on, it cannot be: three attempts not proven good, refused for the window.
+    expect(await long.admit(keys, T + 70_000)).toEqual({ admitted: false, retryAfterSeconds: (WINDOW - 70_000) / 1000, inProgress: false });
+  });
+
   it('counts a refused attempt against nothing, so a locked account does not lock its address for others', async () => {
     for (let i = 0; i < 3; i += 1) expect(await fail(loginKeys('victim@example.com', '10.7.1.1'), T)).toBe(0);
     // Its owner, behind an office NAT, tries again and again: refused, and nothing counted.

@@ -54,6 +54,8 @@ export function loginKeys(normalizedEmail: string, clientIp: string): LoginKeys 
 
 /** How long to wait when the count is over the limit only because of attempts being checked (a password check takes well under a second). */
 const IN_PROGRESS_RETRY_SECONDS = 1;
+/** Longer than any login takes (a request is cut off at 30 s): an attempt in progress longer was never ended. */
+const MAX_ATTEMPT_MS = 60_000;
 
 export function createLoginThrottle(db: Executor, options: { maxFailures: number; windowMs: number }): LoginThrottle {
   // Never more than one window, even when the instance that opened it has a clock ahead of ours.
@@ -72,8 +74,8 @@ export function createLoginThrottle(db: Executor, options: { maxFailures: number
       // in the same order, so that instances never deadlock on them.
       try {
         return await db.transaction().execute(async (trx) => {
-          const address = await countLoginAttempt(trx, keys.address, now, now - options.windowMs);
-          const account = await countLoginAttempt(trx, keys.account, now, now - options.windowMs);
+          const address = await countLoginAttempt(trx, keys.address, now, now - options.windowMs, MAX_ATTEMPT_MS);
+          const account = await countLoginAttempt(trx, keys.account, now, now - options.windowMs, MAX_ATTEMPT_MS);
           const refusals = [refusal(address, now), refusal(account, now)].filter((refused) => refused !== undefined);
           // A refusal for the window outweighs one until attempts in progress are decided.
           if (refusals.length > 0) throw refusals.find((refused) => !refused.inProgress) ?? refusals[0]!;
