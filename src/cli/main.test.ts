@@ -22,4 +22,10 @@ describe('runCli', () => {
     expect(result).toMatchObject({ code: 0, err: '' });
     expect(result.out).toContain(usage);
   });
+
+  it('refuses an unknown command, help or not', async () => {
+    const result = await cli(['migrat', '--help']);
+    expect(result).toMatchObject({ code: 1, out: '' });
+    expect(result.err).toContain('Unknown command "migrat"');
+  });
 });

@@ -23,11 +23,14 @@ ${EVENTS_USAGE}
 ${WAZZUP_USAGE}
 ${USERS_USAGE}`;
 
+const COMMANDS = new Set(['migrate', 'events', 'wazzup', 'users', 'tokens']);
+
 /** Runs one CLI invocation; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
   const [command, ...rest] = argv;
-  // Asked before anything runs: `migrate --help` must not migrate.
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Asked before anything runs: `migrate --help` must not migrate. (An unknown command is an
+  // error below, help or not.)
+  if (COMMANDS.has(command ?? '') && (rest.includes('--help') || rest.includes('-h'))) {
     io.out.write(usageOf(command));
     return 0;
   }

@@ -20,7 +20,7 @@ describe('metrics', () => {
     const threshold = (writeLockTimeoutSeconds: number) =>
       gauge(createMetrics({ enabled: true, lastReceivedAt: null, silenceAlertSeconds: 1800, writeLockTimeoutSeconds }), 'webhook_stuck_alert_threshold_seconds');
     expect(await threshold(5)).toBe(90);
-    expect(await threshold(60)).toBe(150);
+    expect(await threshold(60)).toBe(180);
   });
 
   it('counts webhooks in flight until each ends, and how long the oldest has waited', async () => {

@@ -179,9 +179,10 @@ export function createMetrics(options: {
   // silence alert quiet until the next webhook.
   lastReceived.set(Math.min(options.lastReceivedAt ?? Date.now(), Date.now()) / 1000);
   silenceThreshold.set(options.silenceAlertSeconds);
-  // A request may wait for the batch being written, then for its own: each may wait for the
-  // writers' lock, and for its work once granted. Never below 90 s, which covers the default.
-  stuckThreshold.set(Math.max(90, 2 * options.writeLockTimeoutSeconds + 30));
+  // A request may wait for the batch being written, then for its own: each may wait for a
+  // connection (10 s at most) and the writers' lock, then for its work. Never below 90 s, which
+  // covers the default lock timeout many times over.
+  stuckThreshold.set(Math.max(90, 2 * options.writeLockTimeoutSeconds + 60));
 
   return {
     registry,

@@ -135,6 +135,19 @@ function wrap(
   settingWarnings: () => Promise<string[]>,
 ): DatabaseHandle {
   let closing: Promise<void> | undefined;
+  /** The readiness check under way: probes that come while one waits share it (see readiness). */
+  let checking: Promise<string[]> | undefined;
+  const checkReadiness = async () => {
+    // On the writers' pool: what webhooks need. Reads that took every connection of their own
+    // pool (an operator's slow search) must not take the instance out of a load balancer.
+    try {
+      await sql`select 1`.execute(writerDb);
+      const pending = await pendingMigrations(writerDb);
+      return pending.length > 0 ? [`migrations not applied: ${pending.join(', ')}`] : [];
+    } catch {
+      return ['database unreachable'];
+    }
+  };
   return {
     db,
     writerDb,
@@ -142,17 +155,9 @@ function wrap(
     writers,
     listenForCommittedEvents: listen,
     settingWarnings,
-    async readiness() {
-      // On the writers' pool: what webhooks need. Reads that took every connection of their own
-      // pool (an operator's slow search) must not take the instance out of a load balancer.
-      try {
-        await sql`select 1`.execute(writerDb);
-        const pending = await pendingMigrations(writerDb);
-        return pending.length > 0 ? [`migrations not applied: ${pending.join(', ')}`] : [];
-      } catch {
-        return ['database unreachable'];
-      }
-    },
+    // One check at a time, so that probes of a database that stopped answering (each given up
+    // after 2 s, its query still waiting) never hold more than one of the writers' connections.
+    readiness: () => (checking ??= checkReadiness().finally(() => (checking = undefined))),
     close: () => (closing ??= Promise.all([db.destroy(), writerDb === db ? undefined : writerDb.destroy()]).then(async () => endUnused?.())),
   };
 }

@@ -202,6 +202,11 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toEqual({ status: 'error', message: 'Not ready: database did not answer within 2 s', code: 503 });
       expect(Date.now() - started).toBeLessThan(4_000);
+      // Probes that come while the first one's query still waits share it, and take no more of
+      // the writers' connections (each took one, until the webhooks had none left).
+      const connectionsBefore = stall.connections();
+      for (let probe = 0; probe < 3; probe += 1) expect((await app.inject({ method: 'GET', url: '/api/ready' })).statusCode).toBe(503);
+      expect(stall.connections()).toBe(connectionsBefore);
       const text = await scrape();
       expect(sample(text, 'webhook_requests_in_flight')).toBe(1);
       expect(sample(text, 'webhook_oldest_in_flight_seconds')).toBeGreaterThan(1.5);
@@ -237,6 +242,8 @@ describe.each(testDialects)('monitoring on %s', (dialect) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
       port: (server.address() as AddressInfo).port,
+      /** How many connections were made through it. */
+      connections: () => pairs.length,
       pause() {
         paused = true;
         for (const socket of pairs.flat()) socket.pause();
