@@ -218,6 +218,33 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(history.map((h) => h.new_text).sort()).toEqual(['v2', 'v3', 'v4', null].sort());
   });
 
+  // An edit received after the deletion it preceded was ignored, and a deletion's old text never
+  // reached a stored message: the same three webhooks left "orig" or "edit1", edited or not,
+  // depending on their order (a review's find).
+  it('ends in the same message whatever order an edit and a deletion arrive in', async () => {
+    const outcomes = new Set<string>();
+    const orders = [['O', 'E', 'D'], ['O', 'D', 'E'], ['E', 'O', 'D'], ['E', 'D', 'O'], ['D', 'O', 'E'], ['D', 'E', 'O']];
+    for (const [n, order] of orders.entries()) {
+      const original = item({ chatId: `7701555010${n}`, text: 'orig', dateTime: '2025-06-01T10:00:00Z' });
+      const webhooks: Record<string, unknown> = {
+        O: original,
+        E: { ...original, text: 'edit1', dateTime: '2025-06-01T10:01:00Z', isEdited: true, oldInfo: { oldText: 'orig' } },
+        D: { ...original, text: null, dateTime: '2025-06-01T10:03:00Z', isDeleted: true, oldInfo: { oldText: 'edit1' } },
+      };
+      for (const name of order) expect((await t.postWebhook({ messages: [webhooks[name]] })).statusCode).toBe(200);
+      const { text, edited_at, deleted_at } = (await messageRow(original.messageId))!;
+      outcomes.add(JSON.stringify({ text, edited_at, deleted_at }));
+    }
+    expect([...outcomes]).toEqual([JSON.stringify({ text: 'edit1', edited_at: Date.parse('2025-06-01T10:01:00Z'), deleted_at: Date.parse('2025-06-01T10:03:00Z') })]);
+    // Without the edit, the deletion's old text is the message's last text, whichever came first.
+    for (const order of [['O', 'D'], ['D', 'O']]) {
+      const original = item({ chatId: '77015550110', text: 'orig' });
+      const deletion = { ...original, text: null, isDeleted: true, oldInfo: { oldText: 'edited unseen' } };
+      for (const name of order) await t.postWebhook({ messages: [name === 'O' ? original : deletion] });
+      expect(await messageRow(original.messageId)).toMatchObject({ text: 'edited unseen', edited_at: null });
+    }
+  });
+
   it('stores an edit whose original never arrived, and ignores the original when it comes late', async () => {
     const original = item({ chatId: '77015550005', text: 'draft' });
     await t.postWebhook({ messages: [{ ...original, text: 'final', isEdited: true, oldInfo: { oldText: 'draft' } }] });

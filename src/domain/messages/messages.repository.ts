@@ -238,23 +238,50 @@ export async function listRevisionsOfMessage(
 
 /**
  * Applies an edit (its time, and its new text unless that is undefined: not reported) or a
- * deletion (its time) to a stored message; undefined when it changes nothing.
+ * deletion (its time, and the text it removed when it says) to a stored message; undefined when
+ * it changes nothing.
+ *
+ * Revisions can arrive in any order, and every order ends in the same message: an edit older than
+ * the one applied changes nothing; an edit made after the deletion neither. An edit made before
+ * the deletion but received after it counts as the message's last edit, and gives it its text
+ * unless the deletion said which text it removed (that is the last text, whatever edit made it).
+ * All of them stay in the history.
  */
 export async function reviseMessage(
   db: Executor,
   externalId: string,
-  revision: { kind: 'edited'; text: string | null | undefined; at: number } | { kind: 'deleted'; at: number },
+  revision: { kind: 'edited'; text: string | null | undefined; at: number } | { kind: 'deleted'; at: number; oldText: string | null },
 ): Promise<Message | undefined> {
-  // Revisions can arrive out of order: an edit older than the one applied, or an edit of a
-  // deleted message, changes nothing (it is still kept in the history).
   const update =
     revision.kind === 'edited'
       ? db
           .updateTable('messages')
-          .set({ ...(revision.text !== undefined && { text: revision.text }), edited_at: revision.at })
-          .where('deleted_at', 'is', null)
+          .set((eb) => ({
+            edited_at: revision.at,
+            ...(revision.text !== undefined && {
+              text: eb
+                .case()
+                .when(
+                  eb.exists(
+                    eb
+                      .selectFrom('message_revisions')
+                      .select('message_revisions.id')
+                      .where('message_revisions.message_external_id', '=', externalId)
+                      .where('message_revisions.kind', '=', 'deleted')
+                      .where('message_revisions.old_text', 'is not', null),
+                  ),
+                )
+                .then(eb.ref('messages.text'))
+                .else(revision.text)
+                .end(),
+            }),
+          }))
+          .where((eb) => eb.or([eb('deleted_at', 'is', null), eb('deleted_at', '>', revision.at)]))
           .where((eb) => eb.or([eb('edited_at', 'is', null), eb('edited_at', '<=', revision.at)]))
-      : db.updateTable('messages').set({ deleted_at: revision.at }).where('deleted_at', 'is', null);
+      : db
+          .updateTable('messages')
+          .set({ deleted_at: revision.at, ...(revision.oldText !== null && { text: revision.oldText }) })
+          .where('deleted_at', 'is', null);
   const row = await update.where('external_id', '=', externalId).returningAll().executeTakeFirst();
   return row && toMessage(row);
 }

@@ -156,7 +156,7 @@ export async function receiveRevision(trx: Executor, revision: MessageRevision, 
   const message =
     revision.kind === 'edited'
       ? await reviseMessage(trx, revision.messageExternalId, { kind: 'edited', text: revision.message === null ? undefined : revision.newText, at })
-      : await reviseMessage(trx, revision.messageExternalId, { kind: 'deleted', at });
+      : await reviseMessage(trx, revision.messageExternalId, { kind: 'deleted', at, oldText: revision.oldText });
   return { outcome: 'applied', events: message ? [{ type: 'message.updated', payload: { message } }] : [] };
 }
 
