@@ -356,6 +356,20 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
     expect(JSON.parse(failed.error!)).toEqual({ error: 'BAD_CONTACT', description: 'The account with this chatId does not exist' });
   });
 
+  // The echo of a failed message says "error" without saying which; the status item that follows
+  // says it. It was dropped as a repeat of the echo's status (a review's find).
+  it('keeps the error a failed status carries, also when the echo reported the failure first', async () => {
+    const error = { error: 'BAD_CONTACT', description: 'The account with this chatId does not exist' };
+    for (const echoFirst of [true, false]) {
+      const echo = item({ chatId: '77015550016', isEcho: true, status: 'error' });
+      const statuses = { statuses: [{ messageId: echo.messageId, timestamp: echo.dateTime, status: 'error', error }] };
+      for (const body of echoFirst ? [{ messages: [echo] }, statuses] : [statuses, { messages: [echo] }]) expect((await t.postWebhook(body)).statusCode).toBe(200);
+      expect(JSON.parse((await messageRow(echo.messageId))!.error!)).toEqual(error);
+      const failed = await db().selectFrom('message_statuses').select('error').where('message_external_id', '=', echo.messageId).executeTakeFirstOrThrow();
+      expect(JSON.parse(failed.error!)).toEqual(error);
+    }
+  });
+
   // Reference §1.4: editing an outgoing message in the messenger app, not through Wazzup24, sends a
   // status `edited` (with neither text). It had been recorded as an unknown delivery status, once
   // per message: the message never showed it was edited, and a second edit was a duplicate.

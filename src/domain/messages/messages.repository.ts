@@ -152,6 +152,31 @@ export async function insertStatusIfAbsent(
 }
 
 /**
+ * Gives a status recorded without an error (an echo's `status: "error"`) the error a later report
+ * of it carries, and its failed message too; returns the message when that changed.
+ */
+export async function addStatusError(db: Executor, messageExternalId: string, status: string, error: string): Promise<Message | undefined> {
+  const added = await db
+    .updateTable('message_statuses')
+    .set({ error })
+    .where('message_external_id', '=', messageExternalId)
+    .where('status', '=', status)
+    .where('error', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  if (!added) return undefined;
+  const row = await db
+    .updateTable('messages')
+    .set({ error })
+    .where('external_id', '=', messageExternalId)
+    .where('failed_at', 'is not', null)
+    .where('error', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toMessage(row);
+}
+
+/**
  * Whether a message is stored, and every status and revision reported for it so far (including
  * those that came before it): one statement, since every new message asks.
  */

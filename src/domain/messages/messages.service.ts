@@ -7,6 +7,7 @@ import type { Contact } from '../contacts/contacts.types.js';
 import type { ChangeResult, DomainEvent } from '../domain-events.js';
 import { statusRank, toDeliveryStatus, type DeliveryStatus } from './delivery-status.js';
 import {
+  addStatusError,
   advanceMessageStatus,
   findMessageById,
   findMessageAndStatuses,
@@ -115,7 +116,12 @@ export async function receiveStatus(trx: Executor, report: StatusReport, now: nu
     error,
     raw: report.raw === null ? null : JSON.stringify(report.raw),
   });
-  if (!isNew) return { outcome: 'duplicate', events: [] };
+  if (!isNew) {
+    // The same status again, but with the error the first report lacked (an echo says "error",
+    // the statuses that follow say which): kept, where it was dropped as a repeat.
+    const withError = error === null ? undefined : await addStatusError(trx, report.messageExternalId, report.status, error);
+    return withError ? { outcome: 'applied', events: [{ type: 'message.status_changed', payload: { message: withError } }] } : { outcome: 'duplicate', events: [] };
+  }
   const known = toDeliveryStatus(report.status);
   if (!known) return { outcome: 'applied', events: [] };
   const message = await advanceMessageStatus(trx, report.messageExternalId, { status: known, at: report.occurredAt, error });
