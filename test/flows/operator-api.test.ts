@@ -654,9 +654,9 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
 
         const messages = ok(await request(t, 'GET', `/api/chats/${await chatIdOf(t, chatId)}/messages`, { token: operator.token })).data as Json[];
         const [replyId, originalId] = [reply, original].map((m) => messages.find((message) => message.externalId === m.messageId)!.id as string);
-        // The message says that it has a history. The edits came after the deletion, so they did not
-        // change it (its text is the original's): they are only in the history.
-        expect(messages.find((m) => m.id === originalId)).toMatchObject({ text: 'first words', deletedAt: '2025-05-07T10:03:00.000Z', editedAt: null });
+        // The message says that it has a history: the text the deletion removed, and the last edit
+        // made before it, although both edits came after it.
+        expect(messages.find((m) => m.id === originalId)).toMatchObject({ text: 'third words', deletedAt: '2025-05-07T10:03:00.000Z', editedAt: '2025-05-07T10:02:00.000Z' });
 
         const page = ok(await request(t, 'GET', `/api/messages/${originalId}/revisions`, { token: operator.token }));
         expect(sortedKeys(page)).toEqual(['data', 'nextCursor']);
