@@ -66,6 +66,45 @@ describe('realtime hub', () => {
       expect(frames.filter((frame) => frame.type === 'contact.updated')).toHaveLength(EVENTS);
       client.close();
     }, 30_000);
+
+    /** A client of `hub` replaying from the start that reads nothing; resolves to both ends once it is waiting. */
+    const stalledReplay = async (hub: RealtimeHub) => {
+      const access: ClientAccess = { owner: 'u2', key: 't2', stillAllowed: async () => true };
+      let serverSide: WebSocket | undefined;
+      const server = serve((socket) => {
+        serverSide = socket;
+        void hub.connect(socket, 0, access);
+      });
+      servers.push(server);
+      const client = new WebSocket(await server.url);
+      await once(client, 'open');
+      client.pause();
+      await expect.poll(() => serverSide?.bufferedAmount ?? 0).toBeGreaterThan(1024 * 1024);
+      return { client, serverSide: serverSide! };
+    };
+
+    // Any pong counted: pongs nobody asked for kept such a client, its page and every live event
+    // held for it, for ever (a review's find: 40 of them took the process past its heap).
+    it('drops it at the heartbeat, however many pongs it sends unasked', async () => {
+      const { client, serverSide } = await stalledReplay(makeHub(200));
+      const pongs = setInterval(() => client.pong(), 50);
+      try {
+        await expect.poll(() => serverSide.readyState, { timeout: 2_000 }).toBe(serverSide.CLOSED);
+      } finally {
+        clearInterval(pongs);
+        client.terminate();
+      }
+    });
+
+    it('drops it once too many live events wait for its replay to end', async () => {
+      const hub = makeHub();
+      const { client, serverSide } = await stalledReplay(hub);
+      for (let seq = 1_000_000; serverSide.readyState === serverSide.OPEN && seq < 1_020_000; seq += 1) {
+        hub.broadcast({ type: 'contact.updated', payload: {}, seq, createdAt: Date.now() } as never);
+      }
+      expect(serverSide.readyState).toBe(serverSide.CLOSING);
+      client.terminate();
+    });
   });
 
   it('checks each key once per heartbeat however many connections share it', async () => {

@@ -4,6 +4,7 @@
  * heartbeat pings and closed; a client too slow to keep up is closed too (it reconnects and
  * replays what it missed).
  */
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { PublishedEvent } from '../events/outbox.js';
@@ -16,7 +17,13 @@ import type { Executor } from '../storage/executor.js';
  */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
-const REPLAY_PAGE = 500;
+/** Events read from the outbox at a time: a page of 60,000-character messages is a dozen megabytes, held until sent. */
+const REPLAY_PAGE = 100;
+/**
+ * Live events that may wait for a replay to end before the client is dropped as too slow: they
+ * are held for it meanwhile, and a replay waits for the client to read.
+ */
+const MAX_PENDING_EVENTS = 10_000;
 /**
  * A replay goes on only while less than this is queued for the client: events of 60,000
  * characters made one page 100 MB, held for a client that read none of it (a review's find).
@@ -51,7 +58,10 @@ export interface ClientAccess {
 
 interface Client {
   socket: WebSocket;
+  /** Whether it answered the last ping: a pong that echoes that ping's payload, which only a client that read up to the ping has seen. */
   alive: boolean;
+  /** The payload of the last ping. */
+  ping: Buffer | null;
   access: ClientAccess;
   /** While replaying: live events wait here, then those not replayed are sent. */
   pending: PublishedEvent[] | null;
@@ -124,7 +134,8 @@ export function createRealtimeHub(deps: {
         continue;
       }
       client.alive = false;
-      client.socket.ping();
+      client.ping = randomBytes(8);
+      client.socket.ping(client.ping);
       let allowed = checks.get(client.access.key);
       if (!allowed) {
         allowed = client.access.stillAllowed().catch(() => true);
@@ -140,10 +151,13 @@ export function createRealtimeHub(deps: {
   return {
     async connect(socket, since, access) {
       // Live events that arrive while the replay is read wait in `pending`, then go out in order.
-      const client: Client = { socket, alive: true, access, pending: [], lastSeq: 0, backlog: null };
+      const client: Client = { socket, alive: true, ping: null, access, pending: [], lastSeq: 0, backlog: null };
       clients.add(client);
-      socket.on('pong', () => {
-        client.alive = true;
+      // Any pong counted once: a client that read nothing kept itself alive with pongs nobody
+      // asked for, and held its replay's page and every live event for ever (a review's find:
+      // 40 such connections took the process past its heap).
+      socket.on('pong', (data) => {
+        if (client.ping !== null && data.equals(client.ping)) client.alive = true;
       });
       socket.on('close', () => clients.delete(client));
       socket.on('error', () => clients.delete(client));
@@ -192,7 +206,10 @@ export function createRealtimeHub(deps: {
       const frame = JSON.stringify(deps.present(event));
       let sent = 0;
       for (const client of clients) {
-        if (client.pending) client.pending.push(event);
+        if (client.pending && client.pending.length >= MAX_PENDING_EVENTS) {
+          client.pending = [];
+          client.socket.close(1013, 'Too slow: reconnect with since=<last seq>');
+        } else if (client.pending) client.pending.push(event);
         else {
           send(client, frame, event.seq);
           sent += 1;
