@@ -9,14 +9,18 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { currentUser, type OperatorAuth } from './operator-auth.js';
 import { presentChat, presentContact, presentMessage, presentRevision } from './presenters/inbox.presenter.js';
 import { authErrors, bearerSecurity, idParam, pageOf } from './schemas.js';
+import { createSearchGate } from './search-gate.js';
 
 const notFound = { 404: { $ref: 'Error#' } };
 /** Its query or path refused (an unknown parameter, a limit out of range, a cursor not ours). */
 const badRequest = { 400: { $ref: 'Error#' } };
 const limit = { type: 'integer', minimum: 1, maximum: 200, default: 50 };
+/** A search (`q`) refused while too many run or wait (search-gate.ts). */
+const tooManySearches = { 429: { $ref: 'Error#' } };
 
 export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxService; auth: OperatorAuth }): Promise<void> {
   const { inbox } = options;
+  const searches = createSearchGate();
   app.addHook('onRequest', options.auth.require('operator'));
 
   app.get(
@@ -43,21 +47,23 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
             },
           },
         },
-        response: { 200: pageOf('Chat'), ...badRequest, ...authErrors },
+        response: { 200: pageOf('Chat'), ...badRequest, ...authErrors, ...tooManySearches },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const query = request.query as { status?: ChatStatus; assignee?: string; unread?: boolean; q?: string; limit: number; cursor?: string };
       const after = query.cursor ? decodeCursor<[number, string]>(query.cursor, ['number', 'string']) : undefined;
       const assignee = query.assignee === 'me' ? currentUser(request).id : query.assignee;
-      const page = await inbox.listChats({
-        ...(query.status && { status: query.status }),
-        ...(assignee && { assignee }),
-        ...(query.unread !== undefined && { unread: query.unread }),
-        ...(query.q && { q: query.q }),
-        ...(after && { after: { lastActivityAt: after[0], id: after[1] } }),
-        limit: query.limit,
-      });
+      const list = () =>
+        inbox.listChats({
+          ...(query.status && { status: query.status }),
+          ...(assignee && { assignee }),
+          ...(query.unread !== undefined && { unread: query.unread }),
+          ...(query.q && { q: query.q }),
+          ...(after && { after: { lastActivityAt: after[0], id: after[1] } }),
+          limit: query.limit,
+        });
+      const page = query.q ? await searches(currentUser(request).id, reply, list) : await list();
       const last = page.chats.at(-1)?.chat;
       return { data: page.chats.map(presentChat), nextCursor: page.hasMore && last ? encodeCursor([last.lastActivityAt, last.id]) : null };
     },
@@ -170,13 +176,14 @@ export async function inboxRoutes(app: FastifyInstance, options: { inbox: InboxS
           additionalProperties: false,
           properties: { q: { type: 'string', minLength: 1, maxLength: 200 }, limit, cursor: { type: 'string', maxLength: 500 } },
         },
-        response: { 200: pageOf('Contact'), ...badRequest, ...authErrors },
+        response: { 200: pageOf('Contact'), ...badRequest, ...authErrors, ...tooManySearches },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const query = request.query as { q?: string; limit: number; cursor?: string };
       const after = query.cursor ? decodeCursor<[string]>(query.cursor, ['string']) : undefined;
-      const page = await inbox.listContacts({ ...(query.q && { q: query.q }), ...(after && { afterId: after[0] }), limit: query.limit });
+      const list = () => inbox.listContacts({ ...(query.q && { q: query.q }), ...(after && { afterId: after[0] }), limit: query.limit });
+      const page = query.q ? await searches(currentUser(request).id, reply, list) : await list();
       const last = page.contacts.at(-1);
       return { data: page.contacts.map(presentContact), nextCursor: page.hasMore && last ? encodeCursor([last.id]) : null };
     },

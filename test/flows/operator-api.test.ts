@@ -980,6 +980,19 @@ describe.each(testDialects)('operator API on %s', (dialect) => {
       });
     });
 
+    // Searches read every message of the chats they look at, and nothing bounded how many ran at
+    // once: one operator looping 48 held webhooks 40 s on SQLite (a review's find).
+    it('refuses an operator more than two searches at once (429, Retry-After), and lists without one', async () => {
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => request(t, 'GET', `/api/chats?q=anything-${i}`, { token: operator.token })));
+      const refused = answers.filter((answer) => answer.statusCode === 429);
+      expect(refused.length).toBeGreaterThan(0);
+      expectError(refused[0]!, 429, 'Too many searches at once; try again in 2 s');
+      expect(refused[0]!.headers['retry-after']).toBe('2');
+      expect(answers.filter((answer) => answer.statusCode === 200).length).toBeGreaterThanOrEqual(2);
+      const lists = await Promise.all(Array.from({ length: 6 }, () => request(t, 'GET', '/api/chats', { token: operator.token })));
+      expect(lists.map((answer) => answer.statusCode)).toEqual(Array(6).fill(200));
+    });
+
     // error-envelope.ts validationErrors keys schema errors by `body.<field>` / `querystring.<field>`
     // (and a missing field as plain `body`), while the domain's errors on the same routes use the bare
     // field (`password`, `assigneeId`, `upToMessageId`, `cursor`): a client cannot map both to its form.
