@@ -106,6 +106,28 @@ describe('loadConfig', () => {
     }
   });
 
+  // A whsec_ secret of 32 dots decoded to an empty HMAC key, and TRUST_PROXY=0.0.0.0/0 let any
+  // client name its own address: both were accepted (a review's find).
+  it('refuses a Standard Webhooks secret that is no base64 key, and a proxy range of every address', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    expect(problemsOf({ WEBHOOK_SECRETS: `whsec_${'.'.repeat(32)},whsec_${Buffer.alloc(16, 1).toString('base64')}${'A'.repeat(8)}x` })).toEqual([
+      'WEBHOOK_SECRETS: entry 1 starts with whsec_ but is not base64 of at least 24 bytes after it (a Standard Webhooks secret)',
+      'WEBHOOK_SECRETS: entry 2 starts with whsec_ but is not base64 of at least 24 bytes after it (a Standard Webhooks secret)',
+    ]);
+    expect(problemsOf({ WEBHOOK_SECRETS: `whsec_${key}`, TRUST_PROXY: '10.0.0.1,0.0.0.0/0,::/0' })).toEqual([
+      'TRUST_PROXY: "0.0.0.0/0" trusts every address: name your proxies',
+      'TRUST_PROXY: "::/0" trusts every address: name your proxies',
+    ]);
+  });
+
   it('warns about an open webhook and unserved metrics, and not once they are set', () => {
     expect(configurationWarnings(loadConfig({}))).toEqual([
       expect.stringMatching(/webhook endpoint is open/),

@@ -80,6 +80,18 @@ export type IpAllowlistMode = 'enforce' | 'report' | 'off';
 /** Secrets and tokens shorter than this are guessable; refuse them at start. */
 export const MIN_SECRET_LENGTH = 32;
 
+/**
+ * A Standard Webhooks secret (`whsec_` and base64) whose base64 is broken decodes to fewer bytes,
+ * none at all for dots: an empty HMAC key anyone can sign with (a review's find). Its key must be
+ * whole base64 of at least 24 bytes, as the specification generates them.
+ */
+function standardWebhooksSecretProblem(value: string): string | undefined {
+  if (!value.startsWith('whsec_')) return undefined;
+  const encoded = value.slice('whsec_'.length);
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) && encoded.length % 4 === 0 ? Buffer.from(encoded, 'base64').length : 0;
+  return bytes >= 24 ? undefined : 'starts with whsec_ but is not base64 of at least 24 bytes after it (a Standard Webhooks secret)';
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -134,16 +146,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item !== '');
-  const secrets = (name: string): string[] => {
+  const secrets = (name: string, problemOf: (value: string) => string | undefined = () => undefined): string[] => {
     const values = list(name);
     values.forEach((value, i) => {
-      if (value.length < MIN_SECRET_LENGTH) {
-        problems.push(`${name}: entry ${i + 1} is ${value.length} characters long; use at least ${MIN_SECRET_LENGTH} random characters`);
-      }
+      const problem =
+        value.length < MIN_SECRET_LENGTH ? `is ${value.length} characters long; use at least ${MIN_SECRET_LENGTH} random characters` : problemOf(value);
+      if (problem) problems.push(`${name}: entry ${i + 1} ${problem}`);
     });
     return values;
   };
-  const webhookSecrets = secrets('WEBHOOK_SECRETS');
+  const webhookSecrets = secrets('WEBHOOK_SECRETS', standardWebhooksSecretProblem);
   const webhookTokens = secrets('WEBHOOK_TOKENS');
 
   const boolean = (name: string, fallback: boolean): boolean => {
@@ -168,7 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return values;
   };
   const webhookIpAllowlist = addresses('WEBHOOK_IP_ALLOWLIST', mappedRangeProblem);
-  const trustProxy = addresses('TRUST_PROXY');
+  // Trusting every address lets any client name the address it comes from (SECURITY.md).
+  const trustProxy = addresses('TRUST_PROXY', (value) => (/\/0+$/.test(value) ? `"${value}" trusts every address: name your proxies` : undefined));
   const modeRaw = env.WEBHOOK_IP_ALLOWLIST_MODE?.trim().toLowerCase() || (webhookIpAllowlist.length > 0 ? 'enforce' : 'off');
   if (!['enforce', 'report', 'off'].includes(modeRaw)) {
     problems.push(`WEBHOOK_IP_ALLOWLIST_MODE must be enforce, report or off, got "${env.WEBHOOK_IP_ALLOWLIST_MODE}"`);
