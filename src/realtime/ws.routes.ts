@@ -73,6 +73,12 @@ export async function realtimeRoutes(app: FastifyInstance, options: RealtimeRout
       const token = presentedToken(request)!;
       const principal = request.principal as Extract<Principal, { kind: 'user' }>;
       const access = { owner: principal.user.id, key: token, stillAllowed: async () => (await options.auth.identify(token))?.kind === 'user' };
+      // An upgrade answers no HTTP response, so the request log line never comes: who held a live
+      // feed, and for how long, is said here (never the token, which the query may carry).
+      const opened = performance.now();
+      const who = { userId: principal.user.id, tokenId: principal.tokenId, clientIp: request.ip };
+      request.log.info({ ...who, since: since ?? null }, 'real-time connection opened');
+      socket.once('close', (code: number) => request.log.info({ ...who, code, durationMs: Math.round(performance.now() - opened) }, 'real-time connection closed'));
       // Clients only listen; anything they send is ignored.
       hub.connect(socket, since ?? null, access).catch((error: unknown) => {
         request.log.error({ err: error }, 'real-time replay failed');

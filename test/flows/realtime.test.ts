@@ -380,6 +380,13 @@ describe.each(testDialects)('real-time push on %s', (dialect) => {
       const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string; stack?: string; err?: unknown });
       expect(logged.find((line) => line.msg.includes('broke the protocol'))).toMatchObject({ level: 40 });
       expect(logged.filter((line) => line.level >= 50)).toEqual([]);
+      // Who held the feed and how long: an upgrade gets no request log line of its own.
+      await expect.poll(() => lines.some((line) => line.includes('real-time connection closed'))).toBe(true);
+      const all = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(all.find((line) => line.msg === 'real-time connection opened')).toMatchObject({ level: 30, userId: expect.any(String), tokenId: expect.any(String), since: null });
+      // Terminated by the server (the protocol broken), so it sees no close code: 1006.
+      expect(all.find((line) => line.msg === 'real-time connection closed')).toMatchObject({ code: 1006, durationMs: expect.any(Number) });
+      expect(lines.join('\n')).not.toContain(ownToken);
     } finally {
       await own.close();
     }
