@@ -17,6 +17,7 @@ import * as dropStaleIndexes from './0011-drop-stale-indexes.js';
 import * as replayOfIndex from './0012-replay-of-index.js';
 import * as bodyPurgeMark from './0013-body-purge-mark.js';
 import * as loginAttemptsInProgress from './0014-login-attempts-in-progress.js';
+import * as loginAttemptsInProgressUntil from './0015-login-attempts-in-progress-until.js';
 
 /** Every migration, by name; applied in key order. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -34,6 +35,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0012-replay-of-index': replayOfIndex,
   '0013-body-purge-mark': bodyPurgeMark,
   '0014-login-attempts-in-progress': loginAttemptsInProgress,
+  '0015-login-attempts-in-progress-until': loginAttemptsInProgressUntil,
 };
 
 export class MigrationError extends Error {
