@@ -12,7 +12,7 @@ import {
   purgeExpiredWebhookLog,
 } from '../domain/webhook-log/webhook-log.service.js';
 import { WEBHOOK_OUTCOMES, type WebhookLogEntry, type WebhookOutcome } from '../domain/webhook-log/webhook-log.types.js';
-import { cliConfig, CliError, openingStore, type CliIo } from './cli-context.js';
+import { cliConfig, CliError, openingStore, requireMigratedStore, type CliIo } from './cli-context.js';
 
 export const EVENTS_USAGE = `Usage:
   backchat events list [--outcome O] [--event E] [--since DATE] [--until DATE] [--search TEXT] [--limit N] [--json]
@@ -39,6 +39,7 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
   });
   if (!['list', 'replay', 'purge'].includes(action ?? '')) throw new CliError(EVENTS_USAGE);
   const config = cliConfig();
+  await requireMigratedStore(config);
   const silent = { warn: () => undefined, error: () => undefined };
   const deps = await openingStore(() => openDependencies(config, silent));
   const db = deps.database.db;

@@ -9,8 +9,7 @@ import { parseArgs } from 'node:util';
 import { allUsers, createApiToken, createUser, MIN_PASSWORD_LENGTH, normalizeEmail } from '../domain/users/users.service.js';
 import { ROLES, type Role } from '../domain/users/users.types.js';
 import { openDatabase } from '../storage/database.js';
-import { migrateToLatest } from '../storage/migrations/index.js';
-import { cliConfig, CliError, openingStore, type CliIo } from './cli-context.js';
+import { cliConfig, CliError, openingStore, requireMigratedStore, type CliIo } from './cli-context.js';
 
 export const USERS_USAGE = `Usage:
   backchat users create --email E --name N [--role admin|operator] [--no-password]   (password: BACKCHAT_PASSWORD or a prompt)
@@ -24,10 +23,12 @@ export async function usersCommand(command: 'users' | 'tokens', argv: string[], 
     args: rest,
     options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', default: 'operator' }, 'no-password': { type: 'boolean', default: false } },
   });
+  const known = (command === 'users' && (action === 'list' || action === 'create')) || (command === 'tokens' && action === 'create');
+  if (!known) throw new CliError(USERS_USAGE);
   const config = cliConfig();
+  await requireMigratedStore(config);
   const database = await openingStore(() => openDatabase(config.databaseUrl));
   try {
-    await openingStore(() => migrateToLatest(database.db));
     const db = database.db;
     if (command === 'users' && action === 'list') {
       for (const user of await allUsers(db)) {
@@ -50,9 +51,7 @@ export async function usersCommand(command: 'users' | 'tokens', argv: string[], 
       const { token } = await createApiToken(db, user.id, { name: values.name }, Date.now());
       io.out.write(`${token}\n`);
       io.err.write('This token is shown once; backchat keeps only its hash.\n');
-      return;
     }
-    throw new CliError(USERS_USAGE);
   } finally {
     await database.close();
   }

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -80,4 +84,21 @@ describe('durability warnings', () => {
       expect(await handle.settingWarnings()).toEqual([expect.stringMatching(/encoding is LATIN1, not UTF8/)]);
     }),
   );
+});
+
+describe('closing a store', () => {
+  // Kysely's destroy() skips a driver that never ran a query: SQLite's checkpointer thread stayed,
+  // and a CLI command that failed before its first query never exited (a review's find).
+  it('lets the process exit when a SQLite store is closed before any query', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'backchat-close-'));
+    try {
+      const script = join(dir, 'open-and-close.mts');
+      const database = new URL('./database.ts', import.meta.url).pathname;
+      writeFileSync(script, `import { openDatabase } from ${JSON.stringify(database)};\nawait openDatabase(${JSON.stringify(`sqlite:${join(dir, 'store.db')}`)}).close();\n`);
+      const result = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 20_000 });
+      expect([result.status, String(result.stderr)]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

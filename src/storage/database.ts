@@ -88,11 +88,11 @@ export function openDatabase(
 ): DatabaseHandle {
   const lockTimeoutMs = options.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS;
   if (databaseUrl.startsWith('sqlite:')) {
-    const dialect = openSqliteDialect(databaseUrl.slice('sqlite:'.length), lockTimeoutMs, onBackgroundError);
+    const { dialect, end } = openSqliteDialect(databaseUrl.slice('sqlite:'.length), lockTimeoutMs, onBackgroundError);
     // One process writes SQLite, one transaction at a time: nothing to order, nobody to wake.
     const nothing = async () => undefined;
     const db = new Kysely<Database>({ dialect });
-    return wrap({ db, writerDb: db }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteSettingWarnings(db, databaseUrl === 'sqlite::memory:'));
+    return wrap({ db, writerDb: db, endUnused: async () => end() }, 'sqlite', { lockWriters: nothing, limitWaits: nothing, announceCommit: nothing, lostConnection: () => false }, null, () => sqliteSettingWarnings(db, databaseUrl === 'sqlite::memory:'));
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const reads = openPostgresDialect(databaseUrl, READ_CONNECTIONS);

@@ -76,8 +76,28 @@ describe.each(testDialects)('backchat migrate on %s', (dialect) => {
     for (const args of [['migrate'], ['users', 'list'], ['events', 'list']]) {
       const result = run('src/cli/backchat.ts', args, unreachable);
       expect(result.status, args.join(' ')).toBe(1);
-      expect(result.stderr, args.join(' ')).toMatch(/^Could not (open|migrate) the database: .+\n$/);
+      // A SQLite file that is not there is not created by any command but `migrate`.
+      const missing = dialect === 'sqlite' && args[0] !== 'migrate';
+      expect(result.stderr, args.join(' ')).toMatch(missing ? /^There is no database at \/etc\/hostname\/backchat\.db \(DATABASE_URL\)/ : /^Could not (open|migrate) the database: .+\n$/);
       expect(result.stderr).not.toContain('sekrit');
+    }
+  });
+
+  // A newer CLI's `events list` migrated production under instances that then could no longer
+  // restart; run from another directory, `users create` made a new empty store and said it had
+  // created the user (a review's find). Only `migrate` changes the schema.
+  it('changes no schema but with migrate: another command refuses a store not migrated, and usage is said before opening one', async () => {
+    const database = await createTestDatabase(dialect);
+    try {
+      for (const args of [['events', 'list'], ['users', 'list']]) {
+        const refused = run('src/cli/backchat.ts', args, database.url);
+        expect([refused.status, refused.stderr], args.join(' ')).toEqual([1, expect.stringMatching(/^(The database is not migrated \(0001-initial, .+ pending\)|There is no database at .+): .*first\.\n$/)]);
+      }
+      expect(run('src/cli/backchat.ts', ['users'], database.url).status).toBe(1);
+      expect(run('src/cli/backchat.ts', ['migrate'], database.url).stdout).toContain('Applied: 0001-initial');
+      expect(run('src/cli/backchat.ts', ['users', 'list'], database.url)).toMatchObject({ status: 0, stderr: '' });
+    } finally {
+      await database.drop();
     }
   });
 

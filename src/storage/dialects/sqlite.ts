@@ -32,8 +32,16 @@ import type { Database } from '../schema.js';
  * the write lock another process holds (PatientSqliteDriver). `onBackgroundError` hears of a
  * failure of the background checkpointer (the store keeps working: the automatic checkpoint inside
  * a COMMIT takes over, at the price of stalls on the event loop).
+ *
+ * `end` closes the database and stops the checkpointer, if Kysely has not: its destroy() does
+ * nothing to a driver that never ran a query, and the thread then kept a CLI command that failed
+ * before its first query from exiting (a review's find).
  */
-export function openSqliteDialect(location: string, writeLockTimeoutMs: number, onBackgroundError: (error: Error) => void = () => undefined): Dialect {
+export function openSqliteDialect(
+  location: string,
+  writeLockTimeoutMs: number,
+  onBackgroundError: (error: Error) => void = () => undefined,
+): { dialect: Dialect; end: () => void } {
   if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
   const database = new BetterSqlite3(location);
   database.pragma('journal_mode = WAL');
@@ -55,8 +63,12 @@ export function openSqliteDialect(location: string, writeLockTimeoutMs: number, 
   // (below); this automatic one, in a COMMIT, is only the backstop should that thread fall behind.
   database.pragma('wal_autocheckpoint = 10000');
   const checkpointer = location === ':memory:' ? null : startBackgroundCheckpointer(location, onBackgroundError);
-  // Kysely's destroy() closes the database.
-  return new SynchronousSqliteDialect(withStatementCache(database, () => void checkpointer?.terminate()), database, writeLockTimeoutMs);
+  const end = () => {
+    void checkpointer?.terminate();
+    if (database.open) database.close();
+  };
+  // Kysely's destroy() ends it too, once a query has run.
+  return { dialect: new SynchronousSqliteDialect(withStatementCache(database, end), database, writeLockTimeoutMs), end };
 }
 
 /** How often a transaction waiting for the write lock asks again. */
@@ -239,13 +251,10 @@ const NOTHING_TO_ROLL_BACK: SqliteStatement = {
  * The intake runs the same few statements thousands of times a second, so prepared statements
  * are reused by their SQL text (bounded, in case some caller builds SQL with literals).
  */
-function withStatementCache(database: BetterSqlite3.Database, onClose: () => void): SqliteDatabase {
+function withStatementCache(database: BetterSqlite3.Database, close: () => void): SqliteDatabase {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
-    close: () => {
-      onClose();
-      database.close();
-    },
+    close,
     prepare(source: string) {
       // Kysely begins with a deferred BEGIN. Writers here read before they write, and a deferred
       // transaction that another process (the CLI) wrote under fails with SQLITE_BUSY_SNAPSHOT;
