@@ -77,15 +77,21 @@ async function confirmSettings(api: { apiUrl: string; apiKey: string }, url: str
   }
 }
 
-/** The URL with the values of its query parameters hidden (`?token=…`); unparsable text as it is. */
+/**
+ * The URL with the values of its query parameters (`?token=…`) and its password (`user:…@`)
+ * hidden. Text no URL parser takes (a port out of range, say) is hidden the same way by pattern:
+ * returned as it was, it printed the token in the very messages that said the URL was wrong (a
+ * review's find).
+ */
 function withoutSecrets(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.search === '') return url;
+    if (parsed.password === '' && parsed.search === '') return url;
+    if (parsed.password !== '') parsed.password = 'HIDDEN';
     for (const key of new Set(parsed.searchParams.keys())) parsed.searchParams.set(key, 'HIDDEN');
-    return parsed.toString().replace(/=HIDDEN/g, '=…');
+    return parsed.toString().replace(/HIDDEN/g, '…');
   } catch {
-    return url;
+    return url.replace(/([?&][^=&#]*=)[^&#]*/g, '$1…').replace(/(\/\/[^/:@?#]*:)[^/@?#]*@/, '$1…@');
   }
 }
 

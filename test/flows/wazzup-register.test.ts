@@ -83,6 +83,19 @@ describe('backchat wazzup register', () => {
     expect(result.stderr).not.toContain('wrong-token');
   });
 
+  // Text no URL parser takes was printed as it was: the token with it (a review's find).
+  it('hides the token and a password in what it prints, also of a URL it refuses', async () => {
+    const unparsable = await cli(['wazzup', 'register', '--url', `https://backchat.example:99999/api/webhooks/wazzup24?token=${TOKEN}`, '--api-key', API_KEY], env());
+    expect(unparsable.status).toBe(1);
+    expect(unparsable.stderr).toContain('https://backchat.example:99999/api/webhooks/wazzup24?token=…');
+    const spaced = await cli(['wazzup', 'register', '--url', `https://someone:pa55word@backchat.example/x y?token=${TOKEN}`, '--api-key', API_KEY], env());
+    expect(spaced.stderr).toMatch(/is not an http\(s\) URL/);
+    for (const output of [unparsable.stderr, unparsable.stdout, spaced.stderr, spaced.stdout]) {
+      expect(output).not.toContain(TOKEN);
+      expect(output).not.toContain('pa55word');
+    }
+  });
+
   it('explains a refused API key', async () => {
     const result = await cli(['wazzup', 'register', '--url', `${webhookUrl}?token=${TOKEN}`, '--api-key', 'wrong-key'], env());
     expect(result.status).toBe(1);
