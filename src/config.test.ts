@@ -128,6 +128,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a PostgreSQL URL its driver cannot read, without repeating the password', () => {
+    for (const url of ['postgres://app:pa#ss@db:5432/backchat', 'postgres://app:secret@db:99999/backchat']) {
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(/DATABASE_URL is not a valid URL/);
+      try {
+        loadConfig({ DATABASE_URL: url });
+      } catch (error) {
+        expect((error as ConfigError).message).not.toMatch(/pa#ss|secret/);
+      }
+    }
+  });
+
   it('warns about an open webhook and unserved metrics, and not once they are set', () => {
     expect(configurationWarnings(loadConfig({}))).toEqual([
       expect.stringMatching(/webhook endpoint is open/),

@@ -233,6 +233,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(
       `DATABASE_URL must start with "sqlite:" (a file path or ":memory:") or "postgres://", got "${withoutPassword(databaseUrl)}"`,
     );
+  } else if (!databaseUrl.startsWith('sqlite:') && !URL.canParse(databaseUrl)) {
+    // The driver would throw a TypeError that reads as a bug, with a stack (a review's find).
+    problems.push(
+      'DATABASE_URL is not a valid URL: a port above 65535, or "#", "/", "?" or "@" in the user or password (write them %23, %2F, %3F, %40)',
+    );
   }
 
   const logLevelRaw = (env.LOG_LEVEL?.trim() || 'info').toLowerCase();
