@@ -38,29 +38,34 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
     },
   });
   if (!['list', 'replay', 'purge'].includes(action ?? '')) throw new CliError(EVENTS_USAGE);
+  // Only a replay names entries: `events list failed` listed everything, as if nothing were asked.
+  if (action !== 'replay' && positionals.length > 0) throw new CliError(`Unexpected argument "${positionals[0]}".\n\n${EVENTS_USAGE}`);
+  // A purge applies the retention settings, and takes no window or limit.
+  const given = Object.entries(values).flatMap(([name, value]) => (value === undefined || value === false ? [] : [`--${name}`]));
+  if (action === 'purge' && given.length > 0) throw new CliError(`events purge takes no options (got ${given.join(', ')}).\n\n${EVENTS_USAGE}`);
+  const window = {
+    ...(values.since !== undefined && { from: parseDate(values.since, '--since') }),
+    ...(values.until !== undefined && { to: parseDate(values.until, '--until') }),
+  };
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new CliError('--limit must be a whole number from 1 to 1000');
+  if (values.outcome && !WEBHOOK_OUTCOMES.includes(values.outcome as WebhookOutcome)) {
+    throw new CliError(`--outcome must be one of ${WEBHOOK_OUTCOMES.join(', ')}`);
+  }
+
   const config = cliConfig();
   await requireMigratedStore(config);
   const silent = { warn: () => undefined, error: () => undefined };
   const deps = await openingStore(() => openDependencies(config, silent));
   const db = deps.database.db;
   try {
-    const window = {
-      ...(values.since !== undefined && { from: parseDate(values.since, '--since') }),
-      ...(values.until !== undefined && { to: parseDate(values.until, '--until') }),
-    };
-    const limit = values.limit === undefined ? undefined : Number(values.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError('--limit must be a positive whole number');
-
     if (action === 'list') {
-      if (values.outcome && !WEBHOOK_OUTCOMES.includes(values.outcome as WebhookOutcome)) {
-        throw new CliError(`--outcome must be one of ${WEBHOOK_OUTCOMES.join(', ')}`);
-      }
       const { entries } = await listWebhookLog(db, {
         ...window,
         ...(values.outcome && { outcome: values.outcome as WebhookOutcome }),
         ...(values.event && { event: values.event }),
         ...(values.search && { q: values.search }),
-        limit: Math.min(limit ?? 50, 1000),
+        limit: limit ?? 50,
       });
       if (values.json) io.out.write(`${JSON.stringify(entries.map(({ rawBody: _body, ...entry }) => entry))}\n`);
       else for (const entry of entries) io.out.write(`${describe(entry)}\n`);

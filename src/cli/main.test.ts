@@ -23,6 +23,18 @@ describe('runCli', () => {
     expect(result.out).toContain(usage);
   });
 
+  // `events list failed` listed everything and `events purge --limit 5` purged by the retention:
+  // what was asked was ignored (a review's find). Said before any store is opened.
+  it.each([
+    [['events', 'list', 'failed'], 'Unexpected argument "failed"'],
+    [['events', 'purge', '--since', '2026-01-01', '--limit', '5'], 'events purge takes no options (got --since, --limit)'],
+    [['events', 'list', '--limit', '5000'], '--limit must be a whole number from 1 to 1000'],
+  ])('refuses %j', async (argv, message) => {
+    const result = await cli(argv);
+    expect(result).toMatchObject({ code: 1, out: '' });
+    expect(result.err).toContain(message);
+  });
+
   it('refuses an unknown command, help or not', async () => {
     const result = await cli(['migrat', '--help']);
     expect(result).toMatchObject({ code: 1, out: '' });
