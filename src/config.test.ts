@@ -122,13 +122,17 @@ describe('loadConfig', () => {
       'WEBHOOK_SECRETS: entry 1 starts with whsec_ but is not base64 of at least 24 bytes after it (a Standard Webhooks secret)',
       'WEBHOOK_SECRETS: entry 2 starts with whsec_ but is not base64 of at least 24 bytes after it (a Standard Webhooks secret)',
     ]);
-    expect(problemsOf({ WEBHOOK_SECRETS: `whsec_${key}`, TRUST_PROXY: '10.0.0.1,0.0.0.0/0,::/0' })).toEqual([
-      'TRUST_PROXY: "0.0.0.0/0" trusts every address: name your proxies',
-      'TRUST_PROXY: "::/0" trusts every address: name your proxies',
+    expect(problemsOf({ WEBHOOK_SECRETS: `whsec_${key}`, TRUST_PROXY: '10.0.0.1,10.0.0.0/8,fd00::/16,0.0.0.0/0,::/0,0.0.0.0/1,::ffff:0:0/96,2000::/3' })).toEqual([
+      'TRUST_PROXY: "0.0.0.0/0" is wider than any proxy\'s range: name your proxies',
+      'TRUST_PROXY: "::/0" is wider than any proxy\'s range: name your proxies',
+      'TRUST_PROXY: "0.0.0.0/1" is wider than any proxy\'s range: name your proxies',
+      'TRUST_PROXY: "::ffff:0:0/96" is wider than any proxy\'s range: name your proxies',
+      'TRUST_PROXY: "2000::/3" is wider than any proxy\'s range: name your proxies',
     ]);
   });
 
-  it('refuses a PostgreSQL URL its driver cannot read, without repeating the password', () => {
+  it('refuses a PostgreSQL URL its driver cannot read, without repeating the password, and takes a socket URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://backchat@/backchat?host=/var/run/postgresql' }).databaseUrl).toBe('postgres://backchat@/backchat?host=/var/run/postgresql');
     for (const url of ['postgres://app:pa#ss@db:5432/backchat', 'postgres://app:secret@db:99999/backchat']) {
       expect(() => loadConfig({ DATABASE_URL: url })).toThrow(/DATABASE_URL is not a valid URL/);
       try {

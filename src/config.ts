@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { parse as parsePgConnectionString } from 'pg-connection-string';
 import { isPhoneCountry, type PhoneCountry } from './domain/phone.js';
 import { mappedRangeProblem } from './intake/ip-allowlist.js';
 import { DEFAULT_WRITE_LOCK_TIMEOUT_MS } from './storage/database.js';
@@ -180,8 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return values;
   };
   const webhookIpAllowlist = addresses('WEBHOOK_IP_ALLOWLIST', mappedRangeProblem);
-  // Trusting every address lets any client name the address it comes from (SECURITY.md).
-  const trustProxy = addresses('TRUST_PROXY', (value) => (/\/0+$/.test(value) ? `"${value}" trusts every address: name your proxies` : undefined));
+  const trustProxy = addresses('TRUST_PROXY', proxyRangeProblem);
   const modeRaw = env.WEBHOOK_IP_ALLOWLIST_MODE?.trim().toLowerCase() || (webhookIpAllowlist.length > 0 ? 'enforce' : 'off');
   if (!['enforce', 'report', 'off'].includes(modeRaw)) {
     problems.push(`WEBHOOK_IP_ALLOWLIST_MODE must be enforce, report or off, got "${env.WEBHOOK_IP_ALLOWLIST_MODE}"`);
@@ -233,7 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(
       `DATABASE_URL must start with "sqlite:" (a file path or ":memory:") or "postgres://", got "${withoutPassword(databaseUrl)}"`,
     );
-  } else if (!databaseUrl.startsWith('sqlite:') && !URL.canParse(databaseUrl)) {
+  } else if (!databaseUrl.startsWith('sqlite:') && !pgCanParse(databaseUrl)) {
     // The driver would throw a TypeError that reads as a bug, with a stack (a review's find).
     problems.push(
       'DATABASE_URL is not a valid URL: a port above 65535, or "#", "/", "?" or "@" in the user or password (write them %23, %2F, %3F, %40)',
@@ -315,6 +315,30 @@ export function configurationWarnings(config: Config): string[] {
  * `@` of the whole URL, since people leave `@`, `/` or `#` of their password unencoded (an `@`
  * later in the URL hides a little more than the password, which is the safe side).
  */
+/**
+ * A range wider than any proxy's: trusting it lets the clients in it name the address they come
+ * from (SECURITY.md). `/0` made the proxy library throw at start; `0.0.0.0/1` or the mapped
+ * `::ffff:0:0/96` passed and trusted every IPv4 client (a review's find). IPv4 ranges from /8,
+ * IPv6 from /16 (an IPv4-mapped range counts as the IPv4 range it maps).
+ */
+function proxyRangeProblem(value: string): string | undefined {
+  if (!value.includes('/') || !ipaddr.isValidCIDR(value)) return undefined;
+  const [address, bits] = ipaddr.parseCIDR(value);
+  const mapped = address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress();
+  const tooWide = address.kind() === 'ipv4' || mapped ? (mapped ? bits - 96 : bits) < 8 : bits < 16;
+  return tooWide ? `"${value}" is wider than any proxy's range: name your proxies` : undefined;
+}
+
+/** Whether the PostgreSQL driver reads `url` (its own parser, which takes `postgres://user@/db?host=/socket` too). */
+function pgCanParse(url: string): boolean {
+  try {
+    parsePgConnectionString(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function withoutPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@');
 }
