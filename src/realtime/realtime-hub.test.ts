@@ -90,7 +90,7 @@ describe('realtime hub', () => {
       for (let seq = 1_000_000; serverSide.readyState === serverSide.OPEN && seq < 1_020_000; seq += 1) {
         hub.broadcast({ type: 'contact.updated', payload: {}, seq, createdAt: Date.now() } as never);
       }
-      expect(serverSide.readyState).toBe(serverSide.CLOSING);
+      await expect.poll(() => serverSide.readyState).toBe(serverSide.CLOSED);
       client.terminate();
     });
   });

@@ -207,8 +207,10 @@ export function createRealtimeHub(deps: {
       let sent = 0;
       for (const client of clients) {
         if (client.pending && client.pending.length >= MAX_PENDING_EVENTS) {
+          // Cut off at once: a close frame would wait behind all it has not read, and the events
+          // with it. It reconnects with `since`, as after any connection lost.
           client.pending = [];
-          client.socket.close(1013, 'Too slow: reconnect with since=<last seq>');
+          client.socket.terminate();
         } else if (client.pending) client.pending.push(event);
         else {
           send(client, frame, event.seq);

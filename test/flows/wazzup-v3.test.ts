@@ -368,6 +368,12 @@ describe.each(testDialects)('Wazzup24 v3 webhooks on %s', (dialect) => {
       const failed = await db().selectFrom('message_statuses').select('error').where('message_external_id', '=', echo.messageId).executeTakeFirstOrThrow();
       expect(JSON.parse(failed.error!)).toEqual(error);
     }
+    // An error on a repeat of another status is that status's, never the failure's.
+    const failedEcho = item({ chatId: '77015550017', isEcho: true, status: 'error' });
+    await t.postWebhook({ messages: [failedEcho] });
+    await t.postWebhook({ statuses: [{ messageId: failedEcho.messageId, timestamp: failedEcho.dateTime, status: 'sent' }] });
+    await t.postWebhook({ statuses: [{ messageId: failedEcho.messageId, timestamp: failedEcho.dateTime, status: 'sent', error }] });
+    expect((await messageRow(failedEcho.messageId))!.error).toBeNull();
   });
 
   // Reference §1.4: editing an outgoing message in the messenger app, not through Wazzup24, sends a

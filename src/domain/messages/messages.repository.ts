@@ -3,7 +3,7 @@ import { prepareQuery, row } from '../../storage/prepared.js';
 import type { Executor } from '../../storage/executor.js';
 import { newId } from '../../storage/ids.js';
 import type { MessageRevisionsTable, MessagesTable, MessageStatusesTable } from '../../storage/schema.js';
-import { statusRank, type DeliveryStatus } from './delivery-status.js';
+import { statusRank, toDeliveryStatus, type DeliveryStatus } from './delivery-status.js';
 import type { Message, MessageDirection, RevisionKind, StoredRevision } from './messages.types.js';
 
 function toMessage(row: Selectable<MessagesTable>): Message {
@@ -153,7 +153,7 @@ export async function insertStatusIfAbsent(
 
 /**
  * Gives a status recorded without an error (an echo's `status: "error"`) the error a later report
- * of it carries, and its failed message too; returns the message when that changed.
+ * of it carries, and, for the failure, its message too; returns the message when that changed.
  */
 export async function addStatusError(db: Executor, messageExternalId: string, status: string, error: string): Promise<Message | undefined> {
   const added = await db
@@ -164,7 +164,7 @@ export async function addStatusError(db: Executor, messageExternalId: string, st
     .where('error', 'is', null)
     .returning('id')
     .executeTakeFirst();
-  if (!added) return undefined;
+  if (!added || toDeliveryStatus(status) !== 'failed') return undefined;
   const row = await db
     .updateTable('messages')
     .set({ error })

@@ -19,6 +19,19 @@ describe.each(testDialects)('migrations on %s', (dialect) => {
     }
   };
 
+  // For a while 0014 added the column 0015 adds: a store migrated then must not fail on 0015.
+  it(
+    'adds in_progress_until to a store whose 0014 had it already, and to one whose 0014 had not',
+    onEmptyStore(async (handle, migrator) => {
+      expect((await migrator.migrateTo('0014-login-attempts-in-progress')).error).toBeUndefined();
+      await handle.db.schema.alterTable('login_failures').addColumn('in_progress_until', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      expect((await migrateToLatest(handle.db)).error).toBeUndefined();
+      expect((await migrator.migrateDown()).error).toBeUndefined();
+      expect((await migrateToLatest(handle.db)).error).toBeUndefined();
+      await sql`select in_progress, in_progress_until from login_failures`.execute(handle.db);
+    }),
+  );
+
   it(
     'apply in order, and every down undoes its up, back to an empty schema and up again',
     onEmptyStore(async (handle, migrator) => {
