@@ -21,6 +21,14 @@ export const EVENTS_USAGE = `Usage:
   backchat events purge
 `;
 
+/** The options each form of the command takes. */
+const OPTIONS_OF: Record<string, string[]> = {
+  list: ['outcome', 'event', 'since', 'until', 'search', 'limit', 'json'],
+  'replay ID': [],
+  'replay --failed': ['failed', 'since', 'until', 'limit'],
+  purge: [],
+};
+
 export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
   const [action, ...rest] = argv;
   const { values, positionals } = parseArgs({
@@ -38,11 +46,14 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<void> {
     },
   });
   if (!['list', 'replay', 'purge'].includes(action ?? '')) throw new CliError(EVENTS_USAGE);
-  // Only a replay names entries: `events list failed` listed everything, as if nothing were asked.
+  // What each form takes (EVENTS_USAGE); anything else was ignored, as if it had not been asked:
+  // `events list failed` and `events list --failed` listed everything (a review's find).
   if (action !== 'replay' && positionals.length > 0) throw new CliError(`Unexpected argument "${positionals[0]}".\n\n${EVENTS_USAGE}`);
-  // A purge applies the retention settings, and takes no window or limit.
-  const given = Object.entries(values).flatMap(([name, value]) => (value === undefined || value === false ? [] : [`--${name}`]));
-  if (action === 'purge' && given.length > 0) throw new CliError(`events purge takes no options (got ${given.join(', ')}).\n\n${EVENTS_USAGE}`);
+  const form = action === 'replay' ? (values.failed ? 'replay --failed' : 'replay ID') : action!;
+  const unexpected = Object.entries(values).flatMap(([name, value]) =>
+    value === undefined || value === false || OPTIONS_OF[form]!.includes(name) ? [] : [`--${name}`],
+  );
+  if (unexpected.length > 0) throw new CliError(`events ${form} does not take ${unexpected.join(', ')}.\n\n${EVENTS_USAGE}`);
   const window = {
     ...(values.since !== undefined && { from: parseDate(values.since, '--since') }),
     ...(values.until !== undefined && { to: parseDate(values.until, '--until') }),

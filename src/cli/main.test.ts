@@ -27,7 +27,9 @@ describe('runCli', () => {
   // what was asked was ignored (a review's find). Said before any store is opened.
   it.each([
     [['events', 'list', 'failed'], 'Unexpected argument "failed"'],
-    [['events', 'purge', '--since', '2026-01-01', '--limit', '5'], 'events purge takes no options (got --since, --limit)'],
+    [['events', 'purge', '--since', '2026-01-01', '--limit', '5'], 'events purge does not take --since, --limit'],
+    [['events', 'list', '--failed'], 'events list does not take --failed'],
+    [['events', 'replay', 'some-id', '--since', '2026-01-01'], 'events replay ID does not take --since'],
     [['events', 'list', '--limit', '5000'], '--limit must be a whole number from 1 to 1000'],
   ])('refuses %j', async (argv, message) => {
     const result = await cli(argv);

@@ -84,14 +84,16 @@ async function confirmSettings(api: { apiUrl: string; apiKey: string }, url: str
  * review's find).
  */
 function withoutSecrets(url: string): string {
+  const HIDDEN = 'backchat-hidden-value';
   try {
     const parsed = new URL(url);
     if (parsed.password === '' && parsed.search === '') return url;
-    if (parsed.password !== '') parsed.password = 'HIDDEN';
-    for (const key of new Set(parsed.searchParams.keys())) parsed.searchParams.set(key, 'HIDDEN');
-    return parsed.toString().replace(/HIDDEN/g, '…');
+    if (parsed.password !== '') parsed.password = HIDDEN;
+    for (const key of new Set(parsed.searchParams.keys())) parsed.searchParams.set(key, HIDDEN);
+    return parsed.toString().replaceAll(HIDDEN, '…');
   } catch {
-    return url.replace(/([?&][^=&#]*=)[^&#]*/g, '$1…').replace(/(\/\/[^/:@?#]*:)[^/@?#]*@/, '$1…@');
+    // The password runs to the last "@" before the path: it may hold "@" itself.
+    return url.replace(/([?&][^=&#]*=)[^&#]*/g, '$1…').replace(/(\/\/[^/:@?#]*:)[^/?#]*@/, '$1…@');
   }
 }
 
