@@ -311,11 +311,6 @@ export function configurationWarnings(config: Config): string[] {
 }
 
 /**
- * A URL as it may be shown: the password of `scheme://user:password@host` replaced, up to the last
- * `@` of the whole URL, since people leave `@`, `/` or `#` of their password unencoded (an `@`
- * later in the URL hides a little more than the password, which is the safe side).
- */
-/**
  * A range wider than any proxy's: trusting it lets the clients in it name the address they come
  * from (SECURITY.md). `/0` made the proxy library throw at start; `0.0.0.0/1` or the mapped
  * `::ffff:0:0/96` passed and trusted every IPv4 client (a review's find). IPv4 ranges from /8,
@@ -325,7 +320,8 @@ function proxyRangeProblem(value: string): string | undefined {
   if (!value.includes('/') || !ipaddr.isValidCIDR(value)) return undefined;
   const [address, bits] = ipaddr.parseCIDR(value);
   const mapped = address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress();
-  const tooWide = address.kind() === 'ipv4' || mapped ? (mapped ? bits - 96 : bits) < 8 : bits < 16;
+  const ipv4Bits = address.kind() === 'ipv4' ? bits : mapped ? bits - 96 : null;
+  const tooWide = ipv4Bits === null ? bits < 16 : ipv4Bits < 8;
   return tooWide ? `"${value}" is wider than any proxy's range: name your proxies` : undefined;
 }
 
@@ -339,6 +335,11 @@ function pgCanParse(url: string): boolean {
   }
 }
 
+/**
+ * A URL as it may be shown: the password of `scheme://user:password@host` replaced, up to the last
+ * `@` of the whole URL, since people leave `@`, `/` or `#` of their password unencoded (an `@`
+ * later in the URL hides a little more than the password, which is the safe side).
+ */
 export function withoutPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@');
 }

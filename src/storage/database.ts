@@ -64,8 +64,9 @@ export interface DatabaseHandle {
   readonly listenForCommittedEvents: ((onCommit: () => void, onError: (error: unknown) => void) => Promise<() => Promise<void>>) | null;
   /**
    * Store settings worth fixing: under which a 200 would not mean that the webhook is on disk (an
-   * in-memory store, PostgreSQL with fsync or synchronous_commit off), or searches would not fold
-   * case (a PostgreSQL database of the C locale); empty when none. Checked at start.
+   * in-memory store, PostgreSQL with fsync or synchronous_commit off), text could not be stored (a
+   * PostgreSQL database not in UTF-8) or searches would not fold case (one of the C locale); empty
+   * when none. Checked at start.
    */
   settingWarnings(): Promise<string[]>;
   /** What keeps the store from serving (unreachable, migrations pending); empty when ready. */
